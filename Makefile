@@ -1,0 +1,44 @@
+# peertape — the two commands a new machine needs are `make demo` and
+# `make test`; both install what they need first (`make deps`).
+
+SHELL := /bin/bash
+GO ?= go
+GOBIN ?= $(shell $(GO) env GOPATH)/bin
+BIN := bin/peertape
+
+# Debian packages: protoc for `make generate`, clang/llvm/libbpf for the BPF
+# programs, sys/sdt.h for the USDT test program, the zstd CLI for format
+# tests and benchmark ratios, promtool (prometheus) for exposition checks,
+# bpftrace as an independent USDT oracle.
+APT_PACKAGES := protobuf-compiler clang llvm libbpf-dev systemtap-sdt-dev zstd prometheus bpftrace
+PROTOC_GEN_GO_VERSION := v1.36.12
+
+.PHONY: all deps build generate test bench demo fuzz fixtures clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@[ -x $(GOBIN)/protoc-gen-go ] && $(GOBIN)/protoc-gen-go --version 2>/dev/null | grep -q $(PROTOC_GEN_GO_VERSION:v%=%) || \
+	  $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@$(GO) mod download
+
+build:
+	$(GO) build -o $(BIN) ./cmd/peertape
+
+generate: deps
+	PROTOC_GEN_GO=$(GOBIN)/protoc-gen-go ./proto/generate.sh
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,301 @@
+package event
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Kind is the coarse class of an event, following the event.Event oneof and,
+// for the eBPF extractor, its inner oneof. Kinds name filters, counts and
+// the NATS subject an event is published on.
+type Kind uint8
+
+// The kinds. Unknown covers events whose oneof arm this build does not know
+// (a newer extractor) and events with no arm at all.
+const (
+	Unknown Kind = iota
+	NetMsg
+	NetConn
+	Mempool
+	Validation
+	Addrman
+	RPC
+	P2P
+	Log
+	IPC
+	numKinds
+)
+
+var kindNames = [numKinds]string{
+	Unknown:    "unknown",
+	NetMsg:     "netmsg",
+	NetConn:    "netconn",
+	Mempool:    "mempool",
+	Validation: "validation",
+	Addrman:    "addrman",
+	RPC:        "rpc",
+	P2P:        "p2p",
+	Log:        "log",
+	IPC:        "ipc",
+}
+
+// peer-observer's NATS subjects (single tokens, no dots).
+var kindSubjects = [numKinds]string{
+	NetMsg:     "netmsg",
+	NetConn:    "netconn",
+	Mempool:    "mempool",
+	Validation: "validation",
+	Addrman:    "addrman",
+	RPC:        "rpc",
+	P2P:        "p2p-extractor",
+	Log:        "log-extractor",
+	IPC:        "ipc",
+}
+
+// Kinds lists every kind in a stable order.
+func Kinds() []Kind {
+	ks := make([]Kind, numKinds)
+	for i := range ks {
+		ks[i] = Kind(i)
+	}
+	return ks
+}
+
+// String returns the kind's name as used in filters, counts and JSON.
+func (k Kind) String() string {
+	if k < numKinds {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Subject returns the NATS subject peer-observer publishes this kind on, or
+// "" for Unknown: the original subject of an unknown event is not stored.
+func (k Kind) Subject() string {
+	if k < numKinds {
+		return kindSubjects[k]
+	}
+	return ""
+}
+
+// ParseKind parses a kind name. It also accepts peer-observer's subject
+// names ("p2p-extractor", "log-extractor").
+func ParseKind(s string) (Kind, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	for i, n := range kindNames {
+		if s == n || (kindSubjects[i] != "" && s == kindSubjects[i]) {
+			return Kind(i), nil
+		}
+	}
+	return Unknown, fmt.Errorf("unknown event kind %q (want one of %s)", s, strings.Join(kindNames[:], ", "))
+}
+
+// KindForSubject maps a NATS subject to the kind peer-observer publishes on
+// it, and reports whether the subject is one of peer-observer's.
+func KindForSubject(subject string) (Kind, bool) {
+	for i, s := range kindSubjects {
+		if s != "" && s == subject {
+			return Kind(i), true
+		}
+	}
+	return Unknown, false
+}
+
+// Field numbers of the oneof arms the classifier looks at.
+const (
+	fieldTimestamp = 10
+
+	eventEbpf = 1
+	eventRPC  = 2
+	eventP2P  = 3
+	eventLog  = 4
+	eventIPC  = 5
+
+	ebpfMessage    = 1
+	ebpfConnection = 2
+	ebpfAddrman    = 3
+	ebpfMempool    = 4
+	ebpfValidation = 5
+
+	messageMeta     = 1
+	metadataCommand = 4
+)
+
+// Names of inner oneof arms, by field number, for Event.Type.
+var (
+	connectionArms = map[protowire.Number]string{1: "closed", 2: "inbound_evicted", 3: "inbound", 4: "outbound", 5: "misbehaving"}
+	mempoolArms    = map[protowire.Number]string{1: "added", 2: "replaced", 3: "removed", 4: "rejected"}
+	validationArms = map[protowire.Number]string{1: "block_connected"}
+	addrmanArms    = map[protowire.Number]string{1: "new", 2: "tried"}
+	rpcArms        = map[protowire.Number]string{1: "peer_infos", 2: "mempool_info", 3: "uptime", 4: "net_totals", 5: "memory_info", 6: "addrman_info", 7: "chain_tx_stats", 8: "network_info", 9: "blockchain_info", 10: "orphan_txs", 11: "addrman"}
+	p2pArms        = map[protowire.Number]string{1: "ping_duration", 2: "address_announcement", 3: "inventory_announcement", 4: "feefilter_announcement"}
+	logArms        = map[protowire.Number]string{4: "unknown_log_message", 5: "block_connected_log", 6: "block_checked_log"}
+	ipcArms        = map[protowire.Number]string{1: "block_tip"}
+)
+
+// classify fills ev.Time, ev.Kind and ev.Type from raw. When a oneof field
+// occurs more than once the last occurrence wins, as protobuf parsing does.
+func classify(raw []byte, ev *Event) error {
+	var inner []byte
+	var outer protowire.Number
+	err := walk(raw, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) bool {
+		switch {
+		case num == fieldTimestamp && typ == protowire.VarintType:
+			ev.Time = int64(v)
+		case num >= eventEbpf && num <= eventIPC && typ == protowire.BytesType:
+			outer, inner = num, b
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	switch outer {
+	case eventEbpf:
+		return classifyEbpf(inner, ev)
+	case eventRPC:
+		ev.Kind = RPC
+		ev.Type, err = lastArm(inner, rpcArms)
+	case eventP2P:
+		ev.Kind = P2P
+		ev.Type, err = lastArm(inner, p2pArms)
+	case eventLog:
+		ev.Kind = Log
+		ev.Type, err = lastArm(inner, logArms)
+	case eventIPC:
+		ev.Kind = IPC
+		ev.Type, err = lastArm(inner, ipcArms)
+	}
+	return err
+}
+
+func classifyEbpf(b []byte, ev *Event) error {
+	var inner []byte
+	var arm protowire.Number
+	err := walk(b, func(num protowire.Number, typ protowire.Type, _ uint64, v []byte) bool {
+		if num >= ebpfMessage && num <= ebpfValidation && typ == protowire.BytesType {
+			arm, inner = num, v
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	switch arm {
+	case ebpfMessage:
+		ev.Kind = NetMsg
+		ev.Type, err = messageCommand(inner)
+	case ebpfConnection:
+		ev.Kind = NetConn
+		ev.Type, err = lastArm(inner, connectionArms)
+	case ebpfAddrman:
+		ev.Kind = Addrman
+		ev.Type, err = lastArm(inner, addrmanArms)
+	case ebpfMempool:
+		ev.Kind = Mempool
+		ev.Type, err = lastArm(inner, mempoolArms)
+	case ebpfValidation:
+		ev.Kind = Validation
+		ev.Type, err = lastArm(inner, validationArms)
+	}
+	return err
+}
+
+// messageCommand returns meta.command of a MessageEvent.
+func messageCommand(b []byte) (string, error) {
+	var meta []byte
+	err := walk(b, func(num protowire.Number, typ protowire.Type, _ uint64, v []byte) bool {
+		if num == messageMeta && typ == protowire.BytesType {
+			meta = v
+		}
+		return true
+	})
+	if err != nil || meta == nil {
+		return "", err
+	}
+	var cmd []byte
+	err = walk(meta, func(num protowire.Number, typ protowire.Type, _ uint64, v []byte) bool {
+		if num == metadataCommand && typ == protowire.BytesType {
+			cmd = v
+		}
+		return true
+	})
+	return intern(cmd), err
+}
+
+// lastArm returns the name of the last field in b that is one of arms.
+func lastArm(b []byte, arms map[protowire.Number]string) (string, error) {
+	name := ""
+	err := walk(b, func(num protowire.Number, _ protowire.Type, _ uint64, _ []byte) bool {
+		if n, ok := arms[num]; ok {
+			name = n
+		}
+		return true
+	})
+	return name, err
+}
+
+// walk calls fn for each top-level field of the message b: varint and
+// fixed values in v, length-delimited contents in buf. It stops early when fn
+// returns false. Groups are skipped whole.
+func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v uint64, buf []byte) bool) error {
+	off := 0
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: bad tag at byte %d: %v", ErrMalformed, off, protowire.ParseError(n))
+		}
+		var v uint64
+		var buf []byte
+		m := 0
+		switch typ {
+		case protowire.VarintType:
+			v, m = protowire.ConsumeVarint(b[n:])
+		case protowire.Fixed32Type:
+			var x uint32
+			x, m = protowire.ConsumeFixed32(b[n:])
+			v = uint64(x)
+		case protowire.Fixed64Type:
+			v, m = protowire.ConsumeFixed64(b[n:])
+		case protowire.BytesType:
+			buf, m = protowire.ConsumeBytes(b[n:])
+		default:
+			m = protowire.ConsumeFieldValue(num, typ, b[n:])
+		}
+		if m < 0 {
+			return fmt.Errorf("%w: field %d at byte %d: %v", ErrMalformed, num, off, protowire.ParseError(m))
+		}
+		if !fn(num, typ, v, buf) {
+			return nil
+		}
+		b = b[n+m:]
+		off += n + m
+	}
+	return nil
+}
+
+// commands interns the P2P message types so classifying a record does not
+// allocate a string for the common ones.
+var commands = func() map[string]string {
+	m := map[string]string{}
+	for _, c := range []string{
+		"version", "verack", "addr", "addrv2", "sendaddrv2", "inv", "getdata", "merkleblock",
+		"getblocks", "getheaders", "tx", "headers", "block", "getaddr", "mempool", "ping",
+		"pong", "notfound", "filterload", "filteradd", "filterclear", "sendheaders", "feefilter",
+		"sendcmpct", "cmpctblock", "getblocktxn", "blocktxn", "getcfilters", "cfilter",
+		"getcfheaders", "cfheaders", "getcfcheckpt", "cfcheckpt", "wtxidrelay", "sendtxrcncl",
+		"reject", "alert",
+	} {
+		m[c] = c
+	}
+	return m
+}()
+
+func intern(b []byte) string {
+	if s, ok := commands[string(b)]; ok {
+		return s
+	}
+	return string(b)
+}
