@@ -425,6 +425,7 @@ type SegmentIndex struct {
 	Gaps          []*Gap                 `protobuf:"bytes,10,rep,name=gaps,proto3" json:"gaps,omitempty"`
 	HeaderLen     uint64                 `protobuf:"varint,11,opt,name=header_len,json=headerLen,proto3" json:"header_len,omitempty"` // bytes of the length-delimited ArchiveHeader opening frame 0
 	Recovery      *Recovery              `protobuf:"bytes,12,opt,name=recovery,proto3" json:"recovery,omitempty"`                     // set when the index was rebuilt by recover
+	Meta          *SegmentMeta           `protobuf:"bytes,13,opt,name=meta,proto3" json:"meta,omitempty"`                             // final metadata, including what was learned while writing
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -539,6 +540,13 @@ func (x *SegmentIndex) GetHeaderLen() uint64 {
 func (x *SegmentIndex) GetRecovery() *Recovery {
 	if x != nil {
 		return x.Recovery
+	}
+	return nil
+}
+
+func (x *SegmentIndex) GetMeta() *SegmentMeta {
+	if x != nil {
+		return x.Meta
 	}
 	return nil
 }
@@ -736,6 +744,7 @@ type Note struct {
 	// Types that are valid to be assigned to Note:
 	//
 	//	*Note_Gap
+	//	*Note_Meta
 	Note          isNote_Note `protobuf_oneof:"note"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -787,6 +796,15 @@ func (x *Note) GetGap() *Gap {
 	return nil
 }
 
+func (x *Note) GetMeta() *SegmentMeta {
+	if x != nil {
+		if x, ok := x.Note.(*Note_Meta); ok {
+			return x.Meta
+		}
+	}
+	return nil
+}
+
 type isNote_Note interface {
 	isNote_Note()
 }
@@ -795,7 +813,13 @@ type Note_Gap struct {
 	Gap *Gap `protobuf:"bytes,1,opt,name=gap,proto3,oneof"`
 }
 
+type Note_Meta struct {
+	Meta *SegmentMeta `protobuf:"bytes,2,opt,name=meta,proto3,oneof"` // metadata learned while writing (node implementation, version)
+}
+
 func (*Note_Gap) isNote_Note() {}
+
+func (*Note_Meta) isNote_Note() {}
 
 type Recovery struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -901,7 +925,7 @@ const file_peertape_segment_proto_rawDesc = "" +
 	"\x04rate\x18\x02 \x01(\x01R\x04rate\x12\x1f\n" +
 	"\vduration_ms\x18\x03 \x01(\x03R\n" +
 	"durationMs\x12\x1c\n" +
-	"\tanomalies\x18\x04 \x03(\tR\tanomalies\"\xda\x04\n" +
+	"\tanomalies\x18\x04 \x03(\tR\tanomalies\"\x85\x05\n" +
 	"\fSegmentIndex\x12+\n" +
 	"\x06frames\x18\x01 \x03(\v2\x13.peertape.FrameInfoR\x06frames\x12\x16\n" +
 	"\x06events\x18\x02 \x01(\x04R\x06events\x12\x1b\n" +
@@ -917,7 +941,8 @@ const file_peertape_segment_proto_rawDesc = "" +
 	" \x03(\v2\r.peertape.GapR\x04gaps\x12\x1d\n" +
 	"\n" +
 	"header_len\x18\v \x01(\x04R\theaderLen\x12.\n" +
-	"\brecovery\x18\f \x01(\v2\x12.peertape.RecoveryR\brecovery\x1a8\n" +
+	"\brecovery\x18\f \x01(\v2\x12.peertape.RecoveryR\brecovery\x12)\n" +
+	"\x04meta\x18\r \x01(\v2\x15.peertape.SegmentMetaR\x04meta\x1a8\n" +
 	"\n" +
 	"KindsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -947,9 +972,10 @@ const file_peertape_segment_proto_rawDesc = "" +
 	"\bstart_ms\x18\x01 \x01(\x03R\astartMs\x12\x15\n" +
 	"\x06end_ms\x18\x02 \x01(\x03R\x05endMs\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
-	"\adropped\x18\x04 \x01(\x04R\adropped\"1\n" +
+	"\adropped\x18\x04 \x01(\x04R\adropped\"^\n" +
 	"\x04Note\x12!\n" +
-	"\x03gap\x18\x01 \x01(\v2\r.peertape.GapH\x00R\x03gapB\x06\n" +
+	"\x03gap\x18\x01 \x01(\v2\r.peertape.GapH\x00R\x03gap\x12+\n" +
+	"\x04meta\x18\x02 \x01(\v2\x15.peertape.SegmentMetaH\x00R\x04metaB\x06\n" +
 	"\x04note\"n\n" +
 	"\bRecovery\x12!\n" +
 	"\frecovered_ms\x18\x01 \x01(\x03R\vrecoveredMs\x12#\n" +
@@ -994,13 +1020,15 @@ var file_peertape_segment_proto_depIdxs = []int32{
 	11, // 6: peertape.SegmentIndex.commands:type_name -> peertape.SegmentIndex.CommandsEntry
 	6,  // 7: peertape.SegmentIndex.gaps:type_name -> peertape.Gap
 	8,  // 8: peertape.SegmentIndex.recovery:type_name -> peertape.Recovery
-	12, // 9: peertape.FrameInfo.kinds:type_name -> peertape.FrameInfo.KindsEntry
-	6,  // 10: peertape.Note.gap:type_name -> peertape.Gap
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	0,  // 9: peertape.SegmentIndex.meta:type_name -> peertape.SegmentMeta
+	12, // 10: peertape.FrameInfo.kinds:type_name -> peertape.FrameInfo.KindsEntry
+	6,  // 11: peertape.Note.gap:type_name -> peertape.Gap
+	0,  // 12: peertape.Note.meta:type_name -> peertape.SegmentMeta
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_peertape_segment_proto_init() }
@@ -1010,6 +1038,7 @@ func file_peertape_segment_proto_init() {
 	}
 	file_peertape_segment_proto_msgTypes[7].OneofWrappers = []any{
 		(*Note_Gap)(nil),
+		(*Note_Meta)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
