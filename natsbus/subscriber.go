@@ -58,7 +58,7 @@ type Subscriber struct {
 
 type subscriberMetrics struct {
 	received, malformed, disconnects, reconnects, dropped prometheus.Counter
-	connected                                            prometheus.Gauge
+	connected                                             prometheus.Gauge
 }
 
 // NewSubscriber returns a Subscriber for the server at url.
