@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/peertape/peertape/event"
 )
 
 // archiveSuffixes are the file names Expand picks up in directories.
@@ -86,4 +88,57 @@ func SegmentName(node string, t time.Time, seq uint64) string {
 		n = "node"
 	}
 	return fmt.Sprintf("%s-%s-%06d.seg.zst", n, t.UTC().Format("20060102T150405Z"), seq)
+}
+
+// StartTime returns the earliest event time of the files: from indexes
+// where present, otherwise from the first record. It is the reference for
+// offsets like "+10m" on the command line. ok is false when no file holds
+// an event.
+func StartTime(paths []string) (start int64, ok bool, err error) {
+	for _, p := range paths {
+		r, err := Open(p)
+		if err != nil {
+			return 0, false, err
+		}
+		var t int64
+		found := false
+		if idx := r.Index(); idx != nil {
+			t, found = idx.MinTimeMs, idx.Events > 0
+		} else if r.Next() {
+			t, found = r.RawEvent().Time, true
+		}
+		r.Close()
+		if found && (!ok || t < start) {
+			start, ok = t, true
+		}
+	}
+	return start, ok, nil
+}
+
+// ResolveRange turns command-line time specs into the From/To of
+// ReadOptions. Offsets ("+10m") count from StartTime(paths); an unset spec
+// gives 0 (unbounded).
+func ResolveRange(paths []string, from, to event.TimeSpec) (int64, int64, error) {
+	var start int64
+	if from.Relative() || to.Relative() {
+		s, ok, err := StartTime(paths)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !ok {
+			return 0, 0, fmt.Errorf("no events to measure offsets from")
+		}
+		start = s
+	}
+	var f, t int64
+	if from.IsSet() {
+		f = from.Resolve(start)
+	}
+	if to.IsSet() {
+		t = to.Resolve(start)
+	}
+	if f != 0 && t != 0 && t <= f {
+		return 0, 0, fmt.Errorf("--to %s is not after --from %s", to, from)
+	}
+	return f, t, nil
 }

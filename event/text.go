@@ -1,0 +1,125 @@
+package event
+
+import (
+	"strconv"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/peertape/peertape/proto/pb"
+)
+
+// AppendTextLine appends a one-line human rendering of ev to dst:
+//
+//	2026-04-07T09:07:13.133Z n1 netmsg:inv <- peer=7 1.2.3.4:8333 Inbound 37B {"items":[...]}
+//	2026-04-07T09:07:14.001Z n1 netconn:inbound {"conn":{...},"existing_connections":12}
+//
+// For P2P messages it shows direction (<- received, -> sent), peer id,
+// address, connection type and payload size, then the message's fields;
+// for other events the innermost message as compact JSON (same value rules
+// as AppendJSONLine). msg may be nil, in which case ev is decoded.
+func AppendTextLine(dst []byte, ev Event, msg *pb.Event) ([]byte, error) {
+	if msg == nil {
+		var err error
+		if msg, err = ev.Decode(); err != nil {
+			return dst, err
+		}
+	}
+	dst = append(dst, FormatTime(ev.Time)...)
+	dst = append(dst, ' ')
+	if ev.Node != "" {
+		dst = appendPlain(dst, ev.Node)
+		dst = append(dst, ' ')
+	}
+	dst = append(dst, ev.Kind.String()...)
+	if ev.Type != "" {
+		dst = append(dst, ':')
+		dst = appendPlain(dst, ev.Type)
+	}
+	dst = append(dst, ' ')
+	if me := msg.GetEbpfExtractor().GetMessage(); me != nil {
+		m := me.GetMeta()
+		if m.GetInbound() {
+			dst = append(dst, "<- "...)
+		} else {
+			dst = append(dst, "-> "...)
+		}
+		dst = append(dst, "peer="...)
+		dst = strconv.AppendUint(dst, m.GetPeerId(), 10)
+		dst = append(dst, ' ')
+		dst = appendPlain(dst, m.GetAddr())
+		dst = append(dst, ' ')
+		dst = append(dst, m.GetConnType().String()...)
+		dst = append(dst, ' ')
+		dst = strconv.AppendUint(dst, m.GetSize(), 10)
+		dst = append(dst, 'B')
+		if inner := innermost(me.ProtoReflect(), "meta"); inner.IsValid() {
+			dst = append(dst, ' ')
+			dst = appendInner(dst, inner)
+		}
+		return append(dst, '\n'), nil
+	}
+	dst = appendInner(dst, innermost(msg.ProtoReflect(), ""))
+	return append(dst, '\n'), nil
+}
+
+// innermost descends through oneof arms that hold messages for as long as
+// the message has nothing but that arm (and the skip field).
+func innermost(m protoreflect.Message, skip protoreflect.Name) protoreflect.Value {
+	cur := protoreflect.ValueOfMessage(m)
+	for {
+		msg := cur.Message()
+		var arm protoreflect.FieldDescriptor
+		others := 0
+		msg.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+			switch {
+			case fd.Name() == skip:
+			case fd.ContainingOneof() != nil && arm == nil:
+				arm = fd
+			default:
+				others++
+			}
+			return true
+		})
+		if arm == nil || others > 0 {
+			return cur
+		}
+		v := msg.Get(arm)
+		if arm.Kind() != protoreflect.MessageKind {
+			if arm.Kind() == protoreflect.BoolKind && v.Bool() && skip != "" {
+				return protoreflect.Value{} // verack, sendheaders, ...: the type says it all
+			}
+			return v
+		}
+		cur = v
+		skip = ""
+	}
+}
+
+func appendInner(dst []byte, v protoreflect.Value) []byte {
+	switch x := v.Interface().(type) {
+	case protoreflect.Message:
+		return appendMessage(dst, x)
+	case bool:
+		return strconv.AppendBool(dst, x)
+	case int32, int64:
+		return strconv.AppendInt(dst, v.Int(), 10)
+	case uint32, uint64:
+		return strconv.AppendUint(dst, v.Uint(), 10)
+	case string:
+		return appendString(dst, x)
+	}
+	return append(dst, "{}"...)
+}
+
+// appendPlain appends s with control characters replaced, so hostile
+// strings cannot drive the terminal.
+func appendPlain(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f {
+			c = '?'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
