@@ -85,4 +85,3 @@ func copyFile(t testing.TB, src, dst string) {
 		t.Fatal(err)
 	}
 }
-
