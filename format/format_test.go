@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/peertape/peertape/event"
 	"github.com/peertape/peertape/proto/pb"
@@ -263,5 +264,39 @@ func TestSeekMatchesFullScan(t *testing.T) {
 			t.Fatalf("case %d: %d events, full scan gives %d", i, len(got), len(want))
 		}
 		sameEvents(t, got, want)
+	}
+}
+
+// EventTimeFlush flushes by event time: with a flush every 100 ms of event
+// time the file has many more blocks than without, and reads back the same.
+func TestEventTimeFlush(t *testing.T) {
+	dir := t.TempDir()
+	evs := testEvents(t, 4000, 13, 1_700_000_000_000) // ~8 s of event time
+	a := writeSegment(t, dir, "a.seg.zst", evs, WriterOptions{})
+	b := writeSegment(t, dir, "b.seg.zst", evs, WriterOptions{EventTimeFlush: 100 * time.Millisecond})
+	ga, _ := readAll(t, a)
+	gb, _ := readAll(t, b)
+	sameEvents(t, gb, ga)
+	count := func(p string) int {
+		data, _ := os.ReadFile(p)
+		_, r := readAll(t, p)
+		fi := r.Index().Frames[0]
+		fs, err := scanFrame(bytes.NewReader(data), int64(fi.Offset), int64(fi.Offset+fi.CompressedLen))
+		if err != nil || !fs.complete {
+			t.Fatal(err)
+		}
+		n := 0
+		for pos := fs.off + int64(len(fs.hdr.raw)); pos < fs.blocksEnd; n++ {
+			v := uint32(data[pos]) | uint32(data[pos+1])<<8 | uint32(data[pos+2])<<16
+			size := int64(v >> 3)
+			if (v>>1)&3 == blockRLE {
+				size = 1
+			}
+			pos += 3 + size
+		}
+		return n
+	}
+	if na, nb := count(a), count(b); nb < 50 || nb <= na {
+		t.Fatalf("blocks: %d without, %d with event-time flushes", na, nb)
 	}
 }

@@ -79,7 +79,12 @@ type WriterOptions struct {
 	// FlushInterval flushes the open frame this often while events arrive;
 	// negative disables timed flushes (Flush can still be called).
 	FlushInterval time.Duration
-	Fsync         FsyncPolicy
+	// EventTimeFlush, when positive, flushes whenever event time has
+	// advanced this much since the last flush. Tools that write archives
+	// offline (synth, import) use it to produce files shaped exactly like a
+	// live recording with that flush interval: same blocks, same ratio.
+	EventTimeFlush time.Duration
+	Fsync          FsyncPolicy
 	// FsyncInterval is the period of FsyncInterval; default 10s.
 	FsyncInterval time.Duration
 	// Meta describes the segment. FormatVersion, CreatedMs and
@@ -154,6 +159,7 @@ type Writer struct {
 	enc  *zstd.Encoder
 
 	idx         *indexBuilder
+	lastFlushEv int64 // event time of the last EventTimeFlush
 	headerLen   int
 	frameOpen   bool
 	frameStart  int64     // file offset of the open frame
@@ -309,6 +315,16 @@ func (w *Writer) Append(ev event.Event) error {
 	}
 	if !w.frameOpen {
 		w.openFrame()
+	}
+	if et := w.o.EventTimeFlush.Milliseconds(); et > 0 {
+		if w.lastFlushEv == 0 {
+			w.lastFlushEv = ev.Time
+		} else if ev.Time-w.lastFlushEv >= et {
+			if err := w.flushLocked(); err != nil {
+				return err
+			}
+			w.lastFlushEv = ev.Time
+		}
 	}
 	w.scratch = protowire.AppendVarint(w.scratch[:0], uint64(len(ev.Raw)))
 	if err := w.writeRaw(w.scratch); err != nil {

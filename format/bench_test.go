@@ -1,0 +1,181 @@
+package format
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/peertape/peertape/event"
+	"github.com/peertape/peertape/proto/pb"
+)
+
+// Benchmarks run on the segments in $PEERTAPE_BENCH_ARCHIVE when set (make
+// bench points it at a multi-million-event synth archive), otherwise on a
+// small generated stream.
+
+var benchData struct {
+	once  sync.Once
+	evs   []event.Event
+	files []string
+	raw   int64
+}
+
+func benchEvents(b *testing.B) ([]event.Event, []string) {
+	benchData.once.Do(func() {
+		if dir := os.Getenv("PEERTAPE_BENCH_ARCHIVE"); dir != "" {
+			files, err := Expand([]string{dir})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchData.files = files
+			return
+		}
+		benchData.evs = testEvents(b, 200_000, 42, 1_700_000_000_000)
+		dir, err := os.MkdirTemp("", "peertape-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchData.files = []string{writeSegment(b, dir, "bench.seg.zst", benchData.evs, WriterOptions{})}
+	})
+	return benchData.evs, benchData.files
+}
+
+// loadEvents reads events for the writer benchmark (bounded, to keep the
+// benchmark's own memory out of the writer's figures).
+func loadEvents(b *testing.B, limit int) []event.Event {
+	evs, files := benchEvents(b)
+	if evs != nil {
+		return evs
+	}
+	var out []event.Event
+	for _, f := range files {
+		r, err := Open(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for r.Next() && len(out) < limit {
+			out = append(out, r.Event())
+		}
+		r.Close()
+		if len(out) >= limit {
+			break
+		}
+	}
+	return out
+}
+
+func BenchmarkWrite(b *testing.B) {
+	evs := loadEvents(b, 1_000_000)
+	var raw int64
+	for _, ev := range evs {
+		raw += int64(len(ev.Raw)) + 3
+	}
+	dir := b.TempDir()
+	b.SetBytes(raw)
+	b.ReportAllocs()
+	var size int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := filepath.Join(dir, "w.seg.zst")
+		os.Remove(p)
+		// Flush once per second of event time, as a live recorder with
+		// the default 1 s flush interval does at the archive's own rate.
+		w, err := Create(p, WriterOptions{FlushInterval: -1, EventTimeFlush: DefaultFlushInterval, Meta: &pb.SegmentMeta{Node: "bench"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ev := range evs {
+			if err := w.Append(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		size = fileSize(p)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(len(evs))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(size)/float64(len(evs)), "bytes/event")
+}
+
+func benchRead(b *testing.B, decode bool) {
+	_, files := benchEvents(b)
+	msg := &pb.Event{}
+	var n, raw int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n, raw = 0, 0
+		for _, f := range files {
+			r, err := Open(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for r.Next() {
+				ev := r.RawEvent()
+				if decode {
+					if err := ev.DecodeInto(msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				n++
+			}
+			if r.Err() != nil || len(r.Problems()) > 0 {
+				b.Fatal(r.Err(), r.Problems())
+			}
+			if idx := r.Index(); idx != nil {
+				raw += int64(idx.RawBytes)
+			}
+			r.Close()
+		}
+	}
+	b.StopTimer()
+	b.SetBytes(raw)
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkReadRecords(b *testing.B) { benchRead(b, false) }
+func BenchmarkReadDecode(b *testing.B)  { benchRead(b, true) }
+
+// BenchmarkSeekMiddle opens the archive at the middle of its time range and
+// reads the first event there.
+func BenchmarkSeekMiddle(b *testing.B) {
+	_, files := benchEvents(b)
+	start, _, err := StartTime(files)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var end int64
+	for _, f := range files {
+		s, err := Summarize(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		end = max(end, s.MaxEventTimeMs)
+	}
+	mid := start + (end-start)/2
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		found := false
+		for _, f := range files {
+			r, err := Open(f, ReadOptions{From: mid})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r.Next() {
+				found = true
+			}
+			r.Close()
+			if found {
+				break
+			}
+		}
+		if !found {
+			b.Fatal("no event after the middle")
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/seek")
+}
