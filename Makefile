@@ -40,5 +40,14 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 
+# Performance table (see README "Performance"); the synthetic archive is
+# generated once into bench-data/.
+bench: deps build
+	$(GO) run ./tools/bench -bin $(BIN) $(BENCH_FLAGS)
+
+# Every fuzz target for FUZZTIME (default 10s) each.
+fuzz: deps
+	./scripts/fuzz.sh
+
 clean:
 	rm -rf bin
