@@ -108,7 +108,9 @@ func places() []place {
 				return connEv(ts0, &pb.ConnectionEvent{Event: &pb.ConnectionEvent_Inbound{Inbound: &pb.InboundConnection{Conn: conn(v), ExistingConnections: proto.Uint64(1)}}})
 			}},
 		{"conn outbound", "[" + v6b + "]:8333", "ebpf_extractor.connection.outbound.conn.addr", viaHostPort,
-			func(m *pb.Event) string { return m.GetEbpfExtractor().GetConnection().GetOutbound().GetConn().GetAddr() },
+			func(m *pb.Event) string {
+				return m.GetEbpfExtractor().GetConnection().GetOutbound().GetConn().GetAddr()
+			},
 			func(v string) *pb.Event {
 				return connEv(ts0, &pb.ConnectionEvent{Event: &pb.ConnectionEvent_Outbound{Outbound: &pb.OutboundConnection{Conn: conn(v), ExistingConnections: proto.Uint64(1)}}})
 			}},
@@ -118,7 +120,9 @@ func places() []place {
 				return connEv(ts0, &pb.ConnectionEvent{Event: &pb.ConnectionEvent_Closed{Closed: &pb.ClosedConnection{Conn: conn(v), TimeEstablished: proto.Uint64(ts0/1000 - 10)}}})
 			}},
 		{"conn evicted", onion3 + ":8333", "ebpf_extractor.connection.inbound_evicted.conn.addr", viaHostPort,
-			func(m *pb.Event) string { return m.GetEbpfExtractor().GetConnection().GetInboundEvicted().GetConn().GetAddr() },
+			func(m *pb.Event) string {
+				return m.GetEbpfExtractor().GetConnection().GetInboundEvicted().GetConn().GetAddr()
+			},
 			func(v string) *pb.Event {
 				return connEv(ts0, &pb.ConnectionEvent{Event: &pb.ConnectionEvent_InboundEvicted{InboundEvicted: &pb.EvictedInboundConnection{Conn: conn(v), TimeEstablished: proto.Uint64(1)}}})
 			}},
@@ -129,7 +133,9 @@ func places() []place {
 			}},
 		{"version receiver", v4a, "ebpf_extractor.message.version.receiver.ipv4", viaHost,
 			func(m *pb.Event) string { return armText(message(m).GetVersion().GetReceiver()) },
-			func(v string) *pb.Event { return version(ipv4Addr(v, 8333, 0), addrOf(&pb.Address_Ipv6{Ipv6: "::"}, 0, 0), "/Satoshi:27.0.0/") }},
+			func(v string) *pb.Event {
+				return version(ipv4Addr(v, 8333, 0), addrOf(&pb.Address_Ipv6{Ipv6: "::"}, 0, 0), "/Satoshi:27.0.0/")
+			}},
 		{"version sender", v6a, "ebpf_extractor.message.version.sender.ipv6", viaHost,
 			func(m *pb.Event) string { return armText(message(m).GetVersion().GetSender()) },
 			func(v string) *pb.Event {
@@ -140,7 +146,9 @@ func places() []place {
 			func(v string) *pb.Event { return version(ipv4Addr("0.0.0.0", 0, 0), ipv4Addr("0.0.0.0", 0, 0), v) }},
 		{"addr IPv4", v4c, "ebpf_extractor.message.addr.addresses[1].ipv4", viaHost,
 			func(m *pb.Event) string { return armText(message(m).GetAddr().GetAddresses()[1]) },
-			func(v string) *pb.Event { return addrMsg("addr", ipv4Addr("127.0.0.1", 1, 1), ipv4Addr(v, 8333, ts0/1000)) }},
+			func(v string) *pb.Event {
+				return addrMsg("addr", ipv4Addr("127.0.0.1", 1, 1), ipv4Addr(v, 8333, ts0/1000))
+			}},
 		{"addr IPv6", v6b, "ebpf_extractor.message.addr.addresses[0].ipv6", viaHost,
 			func(m *pb.Event) string { return armText(message(m).GetAddr().GetAddresses()[0]) },
 			func(v string) *pb.Event { return addrMsg("addr", addrOf(&pb.Address_Ipv6{Ipv6: v}, 8333, ts0/1000)) }},
@@ -149,13 +157,17 @@ func places() []place {
 			func(v string) *pb.Event { return addrMsg("addr", addrOf(&pb.Address_Torv2{Torv2: v}, 8333, ts0/1000)) }},
 		{"addrv2 Tor v3", "", "ebpf_extractor.message.addrv2.addresses[0].torv3", viaHost,
 			func(m *pb.Event) string { return armText(message(m).GetAddrv2().GetAddresses()[0]) },
-			func(v string) *pb.Event { return addrMsg("addrv2", addrOf(&pb.Address_Torv3{Torv3: v}, 8333, ts0/1000)) }},
+			func(v string) *pb.Event {
+				return addrMsg("addrv2", addrOf(&pb.Address_Torv3{Torv3: v}, 8333, ts0/1000))
+			}},
 		{"addrv2 I2P", i2pA, "ebpf_extractor.message.addrv2.addresses[0].i2p", viaHost,
 			func(m *pb.Event) string { return armText(message(m).GetAddrv2().GetAddresses()[0]) },
 			func(v string) *pb.Event { return addrMsg("addrv2", addrOf(&pb.Address_I2P{I2P: v}, 0, ts0/1000)) }},
 		{"addrv2 CJDNS", cjdnsA, "ebpf_extractor.message.addrv2.addresses[0].cjdns", viaHost,
 			func(m *pb.Event) string { return armText(message(m).GetAddrv2().GetAddresses()[0]) },
-			func(v string) *pb.Event { return addrMsg("addrv2", addrOf(&pb.Address_Cjdns{Cjdns: v}, 8333, ts0/1000)) }},
+			func(v string) *pb.Event {
+				return addrMsg("addrv2", addrOf(&pb.Address_Cjdns{Cjdns: v}, 8333, ts0/1000))
+			}},
 		{"reject details", "bad tx from " + v4a, "ebpf_extractor.message.reject.reason_details", viaText,
 			func(m *pb.Event) string { return message(m).GetReject().GetReasonDetails() },
 			func(v string) *pb.Event {
@@ -196,7 +208,9 @@ func places() []place {
 				return rawAddrman(&pb.AddrmanEntry{Address: proto.String("127.0.0.1"), Port: proto.Uint32(8333), Source: proto.String(v)})
 			}},
 		{"p2p-extractor announcement", v4b, "p2p_extractor.address_announcement.addresses[0].ipv4", viaHost,
-			func(m *pb.Event) string { return armText(m.GetP2PExtractor().GetAddressAnnouncement().GetAddresses()[0]) },
+			func(m *pb.Event) string {
+				return armText(m.GetP2PExtractor().GetAddressAnnouncement().GetAddresses()[0])
+			},
 			func(v string) *pb.Event {
 				return &pb.Event{Timestamp: proto.Uint64(ts0), PeerObserverEvent: &pb.Event_P2PExtractor{P2PExtractor: &pb.P2P{
 					P2PEvent: &pb.P2P_AddressAnnouncement{AddressAnnouncement: &pb.AddressAnnouncement{Addresses: []*pb.Address{ipv4Addr(v, 8333, ts0/1000)}}}}}}
