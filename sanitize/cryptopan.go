@@ -14,9 +14,14 @@ import (
 // the length of common prefixes, whatever f is, so f may be forced to 0
 // along chosen prefixes ("pins") without losing either property: a pinned
 // range maps onto itself and nothing else maps into it.
+//
+// Unlike the original, each bit position has its own pad. With one pad,
+// the AES input for bit i equals the one for bit i-1 whenever address bit
+// i-1 equals pad bit i-1, so neighbouring flips repeat (visible as runs
+// like "ffff" in the pseudonyms of addresses with many zero bits).
 type prefixPerm struct {
 	block cipher.Block
-	pad   [16]byte
+	pads  [128][16]byte
 	width int
 	pins  []pin
 }
@@ -31,14 +36,18 @@ type pin struct {
 }
 
 // newPrefixPerm builds the permutation from 32 bytes of key material: an
-// AES-128 key and the seed that AES turns into the pad, as in Crypto-PAn.
+// AES-128 key and the seed from which AES makes the pads.
 func newPrefixPerm(material []byte, width int, pins []pin) *prefixPerm {
 	block, err := aes.NewCipher(material[:16])
 	if err != nil {
 		panic(err) // 16-byte keys are always valid
 	}
 	p := &prefixPerm{block: block, width: width, pins: pins}
-	block.Encrypt(p.pad[:], material[16:32])
+	for i := range p.pads {
+		seed := [16]byte(material[16:32])
+		seed[15] ^= byte(i)
+		block.Encrypt(p.pads[i][:], seed[:])
+	}
 	return p
 }
 
@@ -62,14 +71,15 @@ func (p *prefixPerm) permute(a [16]byte) [16]byte {
 		keep = max(keep, cpl+1)
 	}
 	out := a
-	in := p.pad
-	for i := 0; i < keep; i++ {
-		setBit(&in, i, getBit(&a, i))
-	}
-	var enc [16]byte
+	var in, enc [16]byte
 	for i := keep; i < p.width; i++ {
-		if i > 0 {
-			setBit(&in, i-1, getBit(&a, i-1))
+		// in = the first i bits of a, then pad i from bit i on.
+		in = p.pads[i]
+		full := i / 8
+		copy(in[:full], a[:full])
+		if r := i % 8; r != 0 {
+			mask := byte(0xff) << (8 - r)
+			in[full] = a[full]&mask | in[full]&^mask
 		}
 		p.block.Encrypt(enc[:], in[:])
 		if enc[0]&0x80 != 0 {
@@ -77,16 +87,6 @@ func (p *prefixPerm) permute(a [16]byte) [16]byte {
 		}
 	}
 	return out
-}
-
-func getBit(a *[16]byte, i int) bool { return a[i/8]&(0x80>>(i%8)) != 0 }
-
-func setBit(a *[16]byte, i int, v bool) {
-	if v {
-		a[i/8] |= 0x80 >> (i % 8)
-	} else {
-		a[i/8] &^= 0x80 >> (i % 8)
-	}
 }
 
 // commonPrefixLen returns the number of leading bits a and b share,

@@ -30,6 +30,16 @@ func (p *prefixPerm) invert(out [16]byte) [16]byte {
 	return in
 }
 
+func getBit(a *[16]byte, i int) bool { return a[i/8]&(0x80>>(i%8)) != 0 }
+
+func setBit(a *[16]byte, i int, v bool) {
+	if v {
+		a[i/8] |= 0x80 >> (i % 8)
+	} else {
+		a[i/8] &^= 0x80 >> (i % 8)
+	}
+}
+
 func randAddr(r *rand.Rand, width int) [16]byte {
 	var a [16]byte
 	for i := 0; i < width/8; i++ {

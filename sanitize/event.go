@@ -317,7 +317,9 @@ func (s *Sanitizer) nonce(p *uint64, evMs int64) {
 // message rewrites a P2P message; evMs is the event time before any
 // shift, for recognising time-valued ping nonces.
 func (s *Sanitizer) message(m *pb.MessageEvent, evMs int64) {
-	s.hostPort(m.GetMeta().Addr)
+	if meta := m.GetMeta(); meta != nil {
+		s.hostPort(meta.Addr)
+	}
 	switch x := m.GetMsg().(type) {
 	case *pb.MessageEvent_Addr:
 		s.addresses(x.Addr.GetAddresses())
@@ -383,17 +385,23 @@ func (s *Sanitizer) unknownPayload(u *pb.Unknown) {
 func (s *Sanitizer) connection(c *pb.ConnectionEvent) {
 	switch x := c.GetEvent().(type) {
 	case *pb.ConnectionEvent_Closed:
-		s.hostPort(x.Closed.GetConn().Addr)
+		s.connAddr(x.Closed.GetConn())
 		s.secU64(x.Closed.TimeEstablished)
 	case *pb.ConnectionEvent_InboundEvicted:
-		s.hostPort(x.InboundEvicted.GetConn().Addr)
+		s.connAddr(x.InboundEvicted.GetConn())
 		s.secU64(x.InboundEvicted.TimeEstablished)
 	case *pb.ConnectionEvent_Inbound:
-		s.hostPort(x.Inbound.GetConn().Addr)
+		s.connAddr(x.Inbound.GetConn())
 	case *pb.ConnectionEvent_Outbound:
-		s.hostPort(x.Outbound.GetConn().Addr)
+		s.connAddr(x.Outbound.GetConn())
 	case *pb.ConnectionEvent_Misbehaving:
 		s.str(x.Misbehaving.Message)
+	}
+}
+
+func (s *Sanitizer) connAddr(c *pb.Connection) {
+	if c != nil {
+		s.hostPort(c.Addr)
 	}
 }
 

@@ -51,16 +51,34 @@ func scanText(s string, fn func(token)) {
 		return
 	}
 	names := scanNames(s)
+	// Tokens reach fn in order and never overlap, ports included.
+	lastEnd := 0
+	out := func(t token) {
+		if t.start < lastEnd {
+			return
+		}
+		fn(t)
+		lastEnd = max(t.end, t.portEnd)
+	}
 	ni := 0
 	emit := func(t token) {
 		for ni < len(names) && names[ni].end <= t.start {
-			fn(names[ni])
+			nm := names[ni]
+			if nm.portEnd > t.start {
+				nm.portStart, nm.portEnd = -1, -1 // "x.onion:1.2.3.4"
+			}
+			out(nm)
 			ni++
 		}
-		if ni < len(names) && names[ni].start < t.end {
-			return // inside a name: the name wins
+		if ni < len(names) {
+			if names[ni].start < t.end {
+				return // inside a name: the name wins
+			}
+			if names[ni].start < t.portEnd {
+				t.portStart, t.portEnd = -1, -1 // "1.2.3.4:2.onion"
+			}
 		}
-		fn(t)
+		out(t)
 	}
 	for i := 0; i < len(s); {
 		if !isRunChar(s[i]) {
@@ -75,7 +93,7 @@ func scanText(s string, fn func(token)) {
 		i = j
 	}
 	for ; ni < len(names); ni++ {
-		fn(names[ni])
+		out(names[ni])
 	}
 }
 
@@ -106,8 +124,17 @@ func scanNames(s string) []token {
 		for start > 0 && isBase32(s[start-1]) {
 			start--
 		}
-		if start == dot || (len(out) > 0 && start < out[len(out)-1].end) {
+		if start == dot {
 			continue
+		}
+		if n := len(out); n > 0 {
+			if start < out[n-1].end {
+				continue
+			}
+			if start < out[n-1].portEnd {
+				// "a.onion:23456bbbb.b32.i2p": the name wins over the port.
+				out[n-1].portStart, out[n-1].portEnd = -1, -1
+			}
 		}
 		t := token{kind: kind, start: start, end: end, portStart: -1, portEnd: -1}
 		t.portStart, t.portEnd = portAfter(s, end)

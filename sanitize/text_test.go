@@ -142,3 +142,28 @@ func BenchmarkText(b *testing.B) {
 		}
 	}
 }
+
+func TestScanTextOverlaps(t *testing.T) {
+	label := strings.Repeat("b", 47)
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"2.onion:2.B32.i2p", []string{"2.onion", "2.B32.i2p"}},
+		{"a.onion:23456" + label + ".b32.i2p", []string{"a.onion", "23456" + label + ".b32.i2p"}},
+		{"1.2.3.4:2.onion", []string{"1.2.3.4", "2.onion"}},
+		{"x.onion:1.2.3.4", []string{"x.onion", "1.2.3.4"}},
+	} {
+		got := found(tc.in)
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("scan %q:\n got %q\nwant %q", tc.in, got, tc.want)
+		}
+		a, _ := NewAddress(testKey(t, 1), true, nil)
+		out := a.Text(tc.in)
+		for _, w := range tc.want {
+			if strings.Contains(out, w) {
+				t.Errorf("Text(%q) = %q keeps %q", tc.in, out, w)
+			}
+		}
+	}
+}
