@@ -155,6 +155,14 @@ func (s *Sanitizer) Event(ev event.Event) (out event.Event, keep bool, err error
 	if err != nil {
 		return event.Event{}, false, fmt.Errorf("sanitize: re-parse: %w", err)
 	}
+	// event.Parse reads the last occurrence of a oneof field where a
+	// decoder merges repeated occurrences, so a non-canonical input can
+	// be classified differently before and after re-encoding: filter on
+	// both.
+	if !s.opts.DropKinds.Empty() && s.opts.DropKinds.Match(out) {
+		s.stats.Dropped++
+		return event.Event{}, false, nil
+	}
 	out.Node = s.addr.Text(ev.Node)
 	return out, true, nil
 }

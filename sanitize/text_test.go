@@ -122,6 +122,7 @@ func FuzzScanText(f *testing.F) {
 	})
 }
 
+// BenchmarkText scans 10,000 debug.log-like lines per iteration.
 func BenchmarkText(b *testing.B) {
 	a, _ := NewAddress(testKey(b, 1), false, nil)
 	lines := []string{
@@ -131,39 +132,17 @@ func BenchmarkText(b *testing.B) {
 		"UpdateTip: new best=00000000000000000002a7c4c1e48d76c5a37902165a270156b7a8d72728a054 height=840000",
 	}
 	var n int64
-	for _, l := range lines {
-		n += int64(len(l))
+	for i := 0; i < 10000; i++ {
+		n += int64(len(lines[i%len(lines)]))
 	}
 	b.SetBytes(n)
 	b.ReportAllocs()
+	count := 0
 	for b.Loop() {
-		for _, l := range lines {
-			a.Text(l)
+		for i := 0; i < 10000; i++ {
+			a.Text(lines[i%len(lines)])
 		}
+		count += 10000
 	}
-}
-
-func TestScanTextOverlaps(t *testing.T) {
-	label := strings.Repeat("b", 47)
-	for _, tc := range []struct {
-		in   string
-		want []string
-	}{
-		{"2.onion:2.B32.i2p", []string{"2.onion", "2.B32.i2p"}},
-		{"a.onion:23456" + label + ".b32.i2p", []string{"a.onion", "23456" + label + ".b32.i2p"}},
-		{"1.2.3.4:2.onion", []string{"1.2.3.4", "2.onion"}},
-		{"x.onion:1.2.3.4", []string{"x.onion", "1.2.3.4"}},
-	} {
-		got := found(tc.in)
-		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("scan %q:\n got %q\nwant %q", tc.in, got, tc.want)
-		}
-		a, _ := NewAddress(testKey(t, 1), true, nil)
-		out := a.Text(tc.in)
-		for _, w := range tc.want {
-			if strings.Contains(out, w) {
-				t.Errorf("Text(%q) = %q keeps %q", tc.in, out, w)
-			}
-		}
-	}
+	b.ReportMetric(float64(count)/b.Elapsed().Seconds(), "lines/s")
 }
