@@ -375,8 +375,11 @@ func (a *Address) hostPort(s string) string {
 	}
 	if host, port, ok := splitHostPort(s); ok {
 		if h, ok := a.Host(host); ok {
-			if strings.Contains(h, ":") {
+			if strings.HasPrefix(s, "[") {
 				h = "[" + h + "]"
+			}
+			if strings.HasSuffix(s, "]") {
+				return h // "[host]" without port
 			}
 			return h + ":" + a.portText(port)
 		}

@@ -24,6 +24,9 @@ type prefixPerm struct {
 	pads  [128][16]byte
 	width int
 	pins  []pin
+	// Scratch blocks: slices of locals would escape through the
+	// cipher.Block interface and cost two allocations per address.
+	in, enc [16]byte
 }
 
 // pin keeps the prefix of a range. With fixed, every address inside the
@@ -71,10 +74,10 @@ func (p *prefixPerm) permute(a [16]byte) [16]byte {
 		keep = max(keep, cpl+1)
 	}
 	out := a
-	var in, enc [16]byte
+	in, enc := &p.in, &p.enc
 	for i := keep; i < p.width; i++ {
 		// in = the first i bits of a, then pad i from bit i on.
-		in = p.pads[i]
+		*in = p.pads[i]
 		full := i / 8
 		copy(in[:full], a[:full])
 		if r := i % 8; r != 0 {

@@ -1,6 +1,7 @@
 package sanitize
 
 import (
+	"bytes"
 	"net/netip"
 	"strings"
 	"testing"
@@ -145,4 +146,42 @@ func BenchmarkText(b *testing.B) {
 		count += 10000
 	}
 	b.ReportMetric(float64(count)/b.Elapsed().Seconds(), "lines/s")
+}
+
+func TestHostPort(t *testing.T) {
+	a, _ := NewAddress(testKey(t, 1), false, nil)
+	ps, _ := NewAddress(testKey(t, 1), true, nil)
+	h := func(s string) string { r, _ := a.Host(s); return r }
+	for _, tc := range []struct {
+		in, want, scrubbed string
+	}{
+		{"", "", ""},
+		{v4a, h(v4a), h(v4a)},
+		{v4a + ":8333", h(v4a) + ":8333", h(v4a) + ":0"},
+		{v4a + ":", h(v4a) + ":", h(v4a) + ":"},
+		{"[" + v6a + "]:8333", "[" + h(v6a) + "]:8333", "[" + h(v6a) + "]:0"},
+		{"[" + v6a + "]", "[" + h(v6a) + "]", "[" + h(v6a) + "]"},
+		{v6a, h(v6a), h(v6a)},
+		{onion3 + ":1833", h(onion3) + ":1833", h(onion3) + ":0"}, // port cut by the 67-byte limit
+		{i2pA + ":0", h(i2pA) + ":0", h(i2pA) + ":0"},
+		{"127.0.0.1:9050", "127.0.0.1:9050", "127.0.0.1:0"},
+		{"garbage:abc", "garbage:abc", "garbage:abc"},
+		{"via " + v4b + ":8333 proxy", "via " + h(v4b) + ":8333 proxy", "via " + h(v4b) + ":0 proxy"},
+	} {
+		if got := a.HostPort(tc.in); got != tc.want {
+			t.Errorf("HostPort(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if got := ps.HostPort(tc.in); got != tc.scrubbed {
+			t.Errorf("scrubbed HostPort(%q) = %q, want %q", tc.in, got, tc.scrubbed)
+		}
+	}
+	// Tor v3 pseudonyms are valid v3 names: the checksum matches.
+	p := h(onion3)
+	b, err := b32.DecodeString(strings.TrimSuffix(p, ".onion"))
+	if err != nil || len(p) != len(onion3) || !bytes.Equal(torV3Bytes(b[:32], 3), b) {
+		t.Errorf("pseudonym %s is no valid v3 name", p)
+	}
+	if short, _ := a.Host(onion3Short(t)); short != b32.EncodeToString(b[:32])+".onion" {
+		t.Errorf("52-letter form maps to %s, not the key of %s", short, p)
+	}
 }
