@@ -235,9 +235,13 @@ func TestEveryPlace(t *testing.T) {
 			}
 			s := newSanitizer(t, Options{})
 			in := build(t, p.mk(p.orig))
+			before := bytes.Clone(in.Raw)
 			out, keep, err := s.Event(in)
 			if err != nil || !keep {
 				t.Fatalf("Event: keep=%v err=%v", keep, err)
+			}
+			if !bytes.Equal(in.Raw, before) {
+				t.Fatal("Event modified its input")
 			}
 			got := p.get(decode(t, out))
 			want := p.want(s.Address(), p.orig)
@@ -366,7 +370,7 @@ func TestUnknownFieldsSurvive(t *testing.T) {
 	meta := &pb.Metadata{PeerId: proto.Uint64(1), Addr: proto.String(v4a + ":8333"), ConnType: pb.ConnType_Inbound.Enum(),
 		Command: proto.String("verack"), Inbound: proto.Bool(true), Size: proto.Uint64(0)}
 	metaRaw, _ := proto.Marshal(meta)
-	innerUnknown := []byte("future field \x00\x01\x02")
+	innerUnknown := []byte("future field \x00\x01\x02 " + v4a)
 	metaRaw = appendUnknown(metaRaw, innerUnknown)
 	var msgRaw []byte
 	msgRaw = protowire.AppendTag(msgRaw, 1, protowire.BytesType)
@@ -405,6 +409,16 @@ func TestUnknownFieldsSurvive(t *testing.T) {
 	}
 	if message(m).GetMeta().GetAddr() == v4a+":8333" {
 		t.Error("address beside the unknown field not rewritten")
+	}
+	// Unknown fields are not rewritten, so the leak check must see the
+	// address the future field carries.
+	set := NewAddressSet()
+	if err := set.Add(in); err != nil {
+		t.Fatal(err)
+	}
+	leaks, _ := set.Check(3, out)
+	if len(leaks) != 1 || leaks[0].Path != "ebpf_extractor.message.meta.<unknown fields>" || leaks[0].Address != v4a {
+		t.Errorf("leaks %v", leaks)
 	}
 }
 
@@ -663,4 +677,30 @@ func BenchmarkSanitize(b *testing.B) {
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(n)/float64(len(mix)), "bytes/event")
+}
+
+func TestUnknownNetworkArm(t *testing.T) {
+	raw := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9}
+	in := build(t, ebpfMsg(ts0, "127.0.0.1:8333", "addrv2", &pb.MessageEvent{Msg: &pb.MessageEvent_Addrv2{Addrv2: &pb.AddrV2{Addresses: []*pb.Address{
+		addrOf(&pb.Address_Unknown{Unknown: &pb.UnknownAddress{Id: proto.Uint32(9), Address: raw}}, 8333, ts0/1000)}}}}))
+	s := newSanitizer(t, Options{ScrubPorts: true})
+	out, _, err := s.Event(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := message(decode(t, out)).GetAddrv2().GetAddresses()[0]
+	if got := a.GetUnknown().GetAddress(); !bytes.Equal(got, s.Address().Unknown(9, raw)) || bytes.Equal(got, raw) || a.GetPort() != 0 || a.GetUnknown().GetId() != 9 {
+		t.Fatalf("unknown arm %v", a)
+	}
+	set := NewAddressSet()
+	if err := set.Add(in); err != nil {
+		t.Fatal(err)
+	}
+	if leaks, _ := set.Check(0, out); len(leaks) != 0 {
+		t.Fatalf("leaks %v", leaks)
+	}
+	leaks, _ := set.Check(0, in)
+	if len(leaks) != 1 || leaks[0].Path != "ebpf_extractor.message.addrv2.addresses[0].unknown.address" || leaks[0].Form != "binary" {
+		t.Fatalf("unsanitized leaks %v", leaks)
+	}
 }
