@@ -213,6 +213,7 @@ type Leak struct {
 	Form    string // "text" or "binary"
 }
 
+// String formats the leak as "event N PATH: ADDRESS (FORM)".
 func (l Leak) String() string {
 	return fmt.Sprintf("event %d %s: %s (%s)", l.Event, l.Path, l.Address, l.Form)
 }
@@ -390,6 +391,7 @@ type fieldPath struct {
 	index  string // "[3]", "[key]" or ""
 }
 
+// String renders the path with dots, e.g. "rpc_extractor.peer_infos.infos[0].address".
 func (p *fieldPath) String() string {
 	if p == nil {
 		return ""
