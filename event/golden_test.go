@@ -360,3 +360,47 @@ func TestParseMalformed(t *testing.T) {
 }
 
 func mathFloat64bits(f float64) uint64 { return math.Float64bits(f) }
+
+// A oneof message arm that occurs twice merges, as a full decode does: the
+// classification must agree with the decoded event.
+func TestRepeatedArmMerges(t *testing.T) {
+	added := wire(nil).msg(1, wire(nil).bytes(1, hash(1)).varint(2, 100).varint(3, 200))
+	cases := []struct {
+		name string
+		raw  wire
+		kind Kind
+		typ  string
+	}{
+		// ebpf{mempool{added}} then an empty ebpf{}: still mempool:added.
+		{"empty repeat", wire(nil).varint(10, 1).msg(1, wire(nil).msg(4, added)).msg(1, nil), Mempool, "added"},
+		// rpc first, then ebpf: the last arm wins.
+		{"other arm", wire(nil).varint(10, 1).msg(2, wire(nil).varint(3, 5)).msg(1, wire(nil).msg(4, added)), Mempool, "added"},
+		// meta split over two occurrences: the command survives.
+		{"split meta", ebpfBytes(1, wire(nil).msg(1, meta(1, "a:1", 1, "ping", true, 8)).msg(1, wire(nil).varint(1, 2)).msg(2, wire(nil).fixed64(1, 1)), 1), NetMsg, "ping"},
+	}
+	for _, c := range cases {
+		ev, err := Parse(c.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind != c.kind || ev.Type != c.typ {
+			t.Errorf("%s: classified %s:%s, want %s:%s", c.name, ev.Kind, ev.Type, c.kind, c.typ)
+		}
+		m, err := ev.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		re, err := Parse(mustMarshal(t, m))
+		if err != nil || re.Kind != ev.Kind || re.Type != ev.Type {
+			t.Errorf("%s: after re-encoding %s:%s (%v)", c.name, re.Kind, re.Type, err)
+		}
+	}
+}
+
+func mustMarshal(t *testing.T, m *pb.Event) []byte {
+	b, err := proto.MarshalOptions{AllowPartial: true, Deterministic: true}.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -135,8 +135,10 @@ var (
 	ipcArms        = map[protowire.Number]string{1: "block_tip"}
 )
 
-// classify fills ev.Time, ev.Kind and ev.Type from raw. When a oneof field
-// occurs more than once the last occurrence wins, as protobuf parsing does.
+// classify fills ev.Time, ev.Kind and ev.Type from raw. It follows
+// protobuf's rules for a oneof: the last arm seen wins, and repeated
+// occurrences of a message arm merge (their encodings concatenate), so the
+// classification always agrees with a full decode.
 func classify(raw []byte, ev *Event) error {
 	var inner []byte
 	var outer protowire.Number
@@ -145,7 +147,7 @@ func classify(raw []byte, ev *Event) error {
 		case num == fieldTimestamp && typ == protowire.VarintType:
 			ev.Time = int64(v)
 		case num >= eventEbpf && num <= eventIPC && typ == protowire.BytesType:
-			outer, inner = num, b
+			outer, inner = mergeArm(outer, inner, num, b)
 		}
 		return true
 	})
@@ -171,12 +173,22 @@ func classify(raw []byte, ev *Event) error {
 	return err
 }
 
+// mergeArm tracks the winning message arm of a oneof: a different arm
+// replaces it, the same arm again merges into it.
+func mergeArm(cur protowire.Number, curBytes []byte, num protowire.Number, b []byte) (protowire.Number, []byte) {
+	if num != cur {
+		return num, b
+	}
+	merged := make([]byte, 0, len(curBytes)+len(b))
+	return num, append(append(merged, curBytes...), b...)
+}
+
 func classifyEbpf(b []byte, ev *Event) error {
 	var inner []byte
 	var arm protowire.Number
 	err := walk(b, func(num protowire.Number, typ protowire.Type, _ uint64, v []byte) bool {
 		if num >= ebpfMessage && num <= ebpfValidation && typ == protowire.BytesType {
-			arm, inner = num, v
+			arm, inner = mergeArm(arm, inner, num, v)
 		}
 		return true
 	})
@@ -203,22 +215,21 @@ func classifyEbpf(b []byte, ev *Event) error {
 	return err
 }
 
-// messageCommand returns meta.command of a MessageEvent.
+// messageCommand returns meta.command of a MessageEvent. Repeated meta
+// fields merge; within them the last command wins.
 func messageCommand(b []byte) (string, error) {
-	var meta []byte
-	err := walk(b, func(num protowire.Number, typ protowire.Type, _ uint64, v []byte) bool {
-		if num == messageMeta && typ == protowire.BytesType {
-			meta = v
-		}
-		return true
-	})
-	if err != nil || meta == nil {
-		return "", err
-	}
 	var cmd []byte
-	err = walk(meta, func(num protowire.Number, typ protowire.Type, _ uint64, v []byte) bool {
-		if num == metadataCommand && typ == protowire.BytesType {
-			cmd = v
+	err := walk(b, func(num protowire.Number, typ protowire.Type, _ uint64, meta []byte) bool {
+		if num != messageMeta || typ != protowire.BytesType {
+			return true
+		}
+		if err := walk(meta, func(num protowire.Number, typ protowire.Type, _ uint64, v []byte) bool {
+			if num == metadataCommand && typ == protowire.BytesType {
+				cmd = v
+			}
+			return true
+		}); err != nil {
+			cmd = nil
 		}
 		return true
 	})
