@@ -43,7 +43,7 @@ func (w wire) bytes(num protowire.Number, b []byte) wire {
 	return protowire.AppendBytes(w, b)
 }
 func (w wire) str(num protowire.Number, s string) wire { return w.bytes(num, []byte(s)) }
-func (w wire) msg(num protowire.Number, m wire) wire  { return w.bytes(num, m) }
+func (w wire) msg(num protowire.Number, m wire) wire   { return w.bytes(num, m) }
 
 // eventBytes wraps an inner oneof value into event.Event. Go's encoder
 // writes plain fields in number order and oneof arms after them (here:
