@@ -66,12 +66,21 @@ func addr(ts uint32, services uint64, port uint32) *pb.Address {
 	return &pb.Address{Timestamp: proto.Uint32(ts), Services: proto.Uint64(services), Port: proto.Uint32(port)}
 }
 
-func withIPv4(a *pb.Address, s string) *pb.Address  { a.Address = &pb.Address_Ipv4{Ipv4: s}; return a }
-func withIPv6(a *pb.Address, s string) *pb.Address  { a.Address = &pb.Address_Ipv6{Ipv6: s}; return a }
-func withTorV2(a *pb.Address, s string) *pb.Address { a.Address = &pb.Address_Torv2{Torv2: s}; return a }
-func withTorV3(a *pb.Address, s string) *pb.Address { a.Address = &pb.Address_Torv3{Torv3: s}; return a }
-func withI2P(a *pb.Address, s string) *pb.Address   { a.Address = &pb.Address_I2P{I2P: s}; return a }
-func withCJDNS(a *pb.Address, s string) *pb.Address { a.Address = &pb.Address_Cjdns{Cjdns: s}; return a }
+func withIPv4(a *pb.Address, s string) *pb.Address { a.Address = &pb.Address_Ipv4{Ipv4: s}; return a }
+func withIPv6(a *pb.Address, s string) *pb.Address { a.Address = &pb.Address_Ipv6{Ipv6: s}; return a }
+func withTorV2(a *pb.Address, s string) *pb.Address {
+	a.Address = &pb.Address_Torv2{Torv2: s}
+	return a
+}
+func withTorV3(a *pb.Address, s string) *pb.Address {
+	a.Address = &pb.Address_Torv3{Torv3: s}
+	return a
+}
+func withI2P(a *pb.Address, s string) *pb.Address { a.Address = &pb.Address_I2P{I2P: s}; return a }
+func withCJDNS(a *pb.Address, s string) *pb.Address {
+	a.Address = &pb.Address_Cjdns{Cjdns: s}
+	return a
+}
 func withUnknown(a *pb.Address, id uint32, b []byte) *pb.Address {
 	a.Address = &pb.Address_Unknown{Unknown: &pb.UnknownAddress{Id: proto.Uint32(id), Address: b}}
 	return a
@@ -307,7 +316,7 @@ func messageCases(t testing.TB) []msgCase {
 			want: &pb.MessageEvent{Msg: &pb.MessageEvent_Filteradd{Filteradd: &pb.FilterAdd{Filter: []byte{5, 6}}}}},
 		{name: "merkleblock", command: "merkleblock", payload: merkle, want: &pb.MessageEvent{Msg: &pb.MessageEvent_Merkleblock{Merkleblock: &pb.MerkleBlock{
 			Header: genesisHeader(t), NumTransactions: proto.Uint32(7),
-			Bits:   []bool{true, false, true, true, true, false, false, false}, Hashes: [][]byte{seq32(60), seq32(61)}}}}},
+			Bits: []bool{true, false, true, true, true, false, false, false}, Hashes: [][]byte{seq32(60), seq32(61)}}}}},
 		{name: "reject", command: "reject", payload: rejectPayload, want: &pb.MessageEvent{Msg: &pb.MessageEvent_Reject{Reject: &pb.Reject{
 			RejectedCommand: proto.String("tx"), Reason: pb.Reject_FEE.Enum(), ReasonDetails: proto.String("insufficient fee"), Hash: seq32(50)}}}},
 		{name: "alert", command: "alert", payload: []byte{1, 2, 3}, want: &pb.MessageEvent{Msg: &pb.MessageEvent_Alert{Alert: &pb.Alert{Alert: []byte{1, 2, 3}}}}},
