@@ -123,17 +123,104 @@ const (
 	metadataCommand = 4
 )
 
-// Names of inner oneof arms, by field number, for Event.Type.
+// Names of inner oneof arms, indexed by field number, for Event.Type.
 var (
-	connectionArms = map[protowire.Number]string{1: "closed", 2: "inbound_evicted", 3: "inbound", 4: "outbound", 5: "misbehaving"}
-	mempoolArms    = map[protowire.Number]string{1: "added", 2: "replaced", 3: "removed", 4: "rejected"}
-	validationArms = map[protowire.Number]string{1: "block_connected"}
-	addrmanArms    = map[protowire.Number]string{1: "new", 2: "tried"}
-	rpcArms        = map[protowire.Number]string{1: "peer_infos", 2: "mempool_info", 3: "uptime", 4: "net_totals", 5: "memory_info", 6: "addrman_info", 7: "chain_tx_stats", 8: "network_info", 9: "blockchain_info", 10: "orphan_txs", 11: "addrman"}
-	p2pArms        = map[protowire.Number]string{1: "ping_duration", 2: "address_announcement", 3: "inventory_announcement", 4: "feefilter_announcement"}
-	logArms        = map[protowire.Number]string{4: "unknown_log_message", 5: "block_connected_log", 6: "block_checked_log"}
-	ipcArms        = map[protowire.Number]string{1: "block_tip"}
+	connectionArms = []string{1: "closed", 2: "inbound_evicted", 3: "inbound", 4: "outbound", 5: "misbehaving"}
+	mempoolArms    = []string{1: "added", 2: "replaced", 3: "removed", 4: "rejected"}
+	validationArms = []string{1: "block_connected"}
+	addrmanArms    = []string{1: "new", 2: "tried"}
+	rpcArms        = []string{1: "peer_infos", 2: "mempool_info", 3: "uptime", 4: "net_totals", 5: "memory_info", 6: "addrman_info", 7: "chain_tx_stats", 8: "network_info", 9: "blockchain_info", 10: "orphan_txs", 11: "addrman"}
+	p2pArms        = []string{1: "ping_duration", 2: "address_announcement", 3: "inventory_announcement", 4: "feefilter_announcement"}
+	logArms        = []string{4: "unknown_log_message", 5: "block_connected_log", 6: "block_checked_log"}
+	ipcArms        = []string{1: "block_tip"}
 )
+
+// field is one top-level field of a message, as fieldIter yields it.
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	v   uint64 // varint and fixed values
+	b   []byte // length-delimited contents
+}
+
+// fieldIter walks the top-level fields of a message without allocating.
+// Groups are skipped whole.
+type fieldIter struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (it *fieldIter) next(f *field) bool {
+	b := it.b
+	if len(b) == 0 || it.err != nil {
+		return false
+	}
+	// Fast path: one-byte tag, and a one-byte length or a varint that
+	// fits the buffer — nearly every field of an event.
+	if t := b[0]; t < 0x80 && t >= 0x08 {
+		num, typ := protowire.Number(t>>3), protowire.Type(t&7)
+		switch typ {
+		case protowire.BytesType:
+			if len(b) >= 2 && b[1] < 0x80 {
+				l := int(b[1])
+				if 2+l <= len(b) {
+					f.num, f.typ, f.v, f.b = num, typ, 0, b[2:2+l:2+l]
+					it.b = b[2+l:]
+					it.off += 2 + l
+					return true
+				}
+			}
+		case protowire.VarintType:
+			var v uint64
+			for i := 1; i < len(b) && i <= 10; i++ {
+				c := b[i]
+				v |= uint64(c&0x7f) << (7 * (i - 1))
+				if c < 0x80 {
+					if i == 10 && c > 1 {
+						break // overflow: let the slow path report it
+					}
+					f.num, f.typ, f.v, f.b = num, typ, v, nil
+					it.b = b[i+1:]
+					it.off += i + 1
+					return true
+				}
+			}
+		}
+	}
+	return it.slow(f)
+}
+
+func (it *fieldIter) slow(f *field) bool {
+	num, typ, n := protowire.ConsumeTag(it.b)
+	if n < 0 {
+		it.err = fmt.Errorf("%w: bad tag at byte %d: %v", ErrMalformed, it.off, protowire.ParseError(n))
+		return false
+	}
+	f.num, f.typ, f.v, f.b = num, typ, 0, nil
+	m := 0
+	switch typ {
+	case protowire.VarintType:
+		f.v, m = protowire.ConsumeVarint(it.b[n:])
+	case protowire.Fixed32Type:
+		var x uint32
+		x, m = protowire.ConsumeFixed32(it.b[n:])
+		f.v = uint64(x)
+	case protowire.Fixed64Type:
+		f.v, m = protowire.ConsumeFixed64(it.b[n:])
+	case protowire.BytesType:
+		f.b, m = protowire.ConsumeBytes(it.b[n:])
+	default:
+		m = protowire.ConsumeFieldValue(num, typ, it.b[n:])
+	}
+	if m < 0 {
+		it.err = fmt.Errorf("%w: field %d at byte %d: %v", ErrMalformed, num, it.off, protowire.ParseError(m))
+		return false
+	}
+	it.b = it.b[n+m:]
+	it.off += n + m
+	return true
+}
 
 // classify fills ev.Time, ev.Kind and ev.Type from raw. It follows
 // protobuf's rules for a oneof: the last arm seen wins, and repeated
@@ -142,18 +229,20 @@ var (
 func classify(raw []byte, ev *Event) error {
 	var inner []byte
 	var outer protowire.Number
-	err := walk(raw, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) bool {
+	var f field
+	it := fieldIter{b: raw}
+	for it.next(&f) {
 		switch {
-		case num == fieldTimestamp && typ == protowire.VarintType:
-			ev.Time = int64(v)
-		case num >= eventEbpf && num <= eventIPC && typ == protowire.BytesType:
-			outer, inner = mergeArm(outer, inner, num, b)
+		case f.num == fieldTimestamp && f.typ == protowire.VarintType:
+			ev.Time = int64(f.v)
+		case f.num >= eventEbpf && f.num <= eventIPC && f.typ == protowire.BytesType:
+			outer, inner = mergeArm(outer, inner, f.num, f.b)
 		}
-		return true
-	})
-	if err != nil {
-		return err
 	}
+	if it.err != nil {
+		return it.err
+	}
+	var err error
 	switch outer {
 	case eventEbpf:
 		return classifyEbpf(inner, ev)
@@ -186,15 +275,17 @@ func mergeArm(cur protowire.Number, curBytes []byte, num protowire.Number, b []b
 func classifyEbpf(b []byte, ev *Event) error {
 	var inner []byte
 	var arm protowire.Number
-	err := walk(b, func(num protowire.Number, typ protowire.Type, _ uint64, v []byte) bool {
-		if num >= ebpfMessage && num <= ebpfValidation && typ == protowire.BytesType {
-			arm, inner = mergeArm(arm, inner, num, v)
+	var f field
+	it := fieldIter{b: b}
+	for it.next(&f) {
+		if f.num >= ebpfMessage && f.num <= ebpfValidation && f.typ == protowire.BytesType {
+			arm, inner = mergeArm(arm, inner, f.num, f.b)
 		}
-		return true
-	})
-	if err != nil {
-		return err
 	}
+	if it.err != nil {
+		return it.err
+	}
+	var err error
 	switch arm {
 	case ebpfMessage:
 		ev.Kind = NetMsg
@@ -219,72 +310,39 @@ func classifyEbpf(b []byte, ev *Event) error {
 // fields merge; within them the last command wins.
 func messageCommand(b []byte) (string, error) {
 	var cmd []byte
-	err := walk(b, func(num protowire.Number, typ protowire.Type, _ uint64, meta []byte) bool {
-		if num != messageMeta || typ != protowire.BytesType {
-			return true
+	var f, g field
+	it := fieldIter{b: b}
+	for it.next(&f) {
+		if f.num != messageMeta || f.typ != protowire.BytesType {
+			continue
 		}
-		if err := walk(meta, func(num protowire.Number, typ protowire.Type, _ uint64, v []byte) bool {
-			if num == metadataCommand && typ == protowire.BytesType {
-				cmd = v
+		mt := fieldIter{b: f.b}
+		for mt.next(&g) {
+			if g.num == metadataCommand && g.typ == protowire.BytesType {
+				cmd = g.b
 			}
-			return true
-		}); err != nil {
-			cmd = nil
 		}
-		return true
-	})
-	return intern(cmd), err
+		if mt.err != nil {
+			return "", mt.err
+		}
+	}
+	if it.err != nil {
+		return "", it.err
+	}
+	return intern(cmd), nil
 }
 
 // lastArm returns the name of the last field in b that is one of arms.
-func lastArm(b []byte, arms map[protowire.Number]string) (string, error) {
+func lastArm(b []byte, arms []string) (string, error) {
 	name := ""
-	err := walk(b, func(num protowire.Number, _ protowire.Type, _ uint64, _ []byte) bool {
-		if n, ok := arms[num]; ok {
-			name = n
+	var f field
+	it := fieldIter{b: b}
+	for it.next(&f) {
+		if int(f.num) < len(arms) && arms[f.num] != "" {
+			name = arms[f.num]
 		}
-		return true
-	})
-	return name, err
-}
-
-// walk calls fn for each top-level field of the message b: varint and
-// fixed values in v, length-delimited contents in buf. It stops early when fn
-// returns false. Groups are skipped whole.
-func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v uint64, buf []byte) bool) error {
-	off := 0
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%w: bad tag at byte %d: %v", ErrMalformed, off, protowire.ParseError(n))
-		}
-		var v uint64
-		var buf []byte
-		m := 0
-		switch typ {
-		case protowire.VarintType:
-			v, m = protowire.ConsumeVarint(b[n:])
-		case protowire.Fixed32Type:
-			var x uint32
-			x, m = protowire.ConsumeFixed32(b[n:])
-			v = uint64(x)
-		case protowire.Fixed64Type:
-			v, m = protowire.ConsumeFixed64(b[n:])
-		case protowire.BytesType:
-			buf, m = protowire.ConsumeBytes(b[n:])
-		default:
-			m = protowire.ConsumeFieldValue(num, typ, b[n:])
-		}
-		if m < 0 {
-			return fmt.Errorf("%w: field %d at byte %d: %v", ErrMalformed, num, off, protowire.ParseError(m))
-		}
-		if !fn(num, typ, v, buf) {
-			return nil
-		}
-		b = b[n+m:]
-		off += n + m
 	}
-	return nil
+	return name, it.err
 }
 
 // commands interns the P2P message types so classifying a record does not

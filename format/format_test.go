@@ -300,3 +300,34 @@ func TestEventTimeFlush(t *testing.T) {
 		t.Fatalf("blocks: %d without, %d with event-time flushes", na, nb)
 	}
 }
+
+// Raw reading yields the same records, classifies on demand, and refuses
+// selections that need classification.
+func TestRawReading(t *testing.T) {
+	dir := t.TempDir()
+	evs := testEvents(t, 3000, 14, 1_700_000_000_000)
+	p := writeSegment(t, dir, "r.seg.zst", evs, WriterOptions{FrameSize: 16 << 10})
+	r, err := Open(p, ReadOptions{Raw: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for r.Next() {
+		if !bytes.Equal(r.Record(), evs[i].Raw) {
+			t.Fatalf("record %d differs", i)
+		}
+		if i%100 == 0 {
+			if ev := r.RawEvent(); ev.Time != evs[i].Time || ev.Kind != evs[i].Kind || ev.Node != "n1" {
+				t.Fatalf("record %d classified as %+v", i, ev)
+			}
+		}
+		i++
+	}
+	r.Close()
+	if i != len(evs) {
+		t.Fatalf("%d records, want %d", i, len(evs))
+	}
+	if _, err := Open(p, ReadOptions{Raw: true, From: 1}); err == nil {
+		t.Fatal("raw reading accepted a time range")
+	}
+}

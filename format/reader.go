@@ -65,6 +65,12 @@ type ReadOptions struct {
 	// NoIndex ignores the index and scans the file frame by frame, as for
 	// a .partial (used by verification and recovery).
 	NoIndex bool
+	// Raw makes Next only frame records, without classifying them, for
+	// readers that move bytes (digests, raw dumps): Record returns the
+	// bytes, and Event and RawEvent classify on demand, so a malformed
+	// record is reported only then. It cannot be combined with From, To or
+	// Filter, which need classification.
+	Raw bool
 }
 
 func (o *ReadOptions) match(ev *event.Event) bool {
@@ -119,6 +125,8 @@ type Reader struct {
 	done      bool
 
 	ev         event.Event
+	rec        []byte // current record
+	classified bool   // ev describes rec
 	problems   []*CorruptError
 	dropped    int64 // file bytes of a torn tail
 	droppedRaw int64 // decompressed bytes of a record cut by the tail
@@ -143,6 +151,9 @@ func Open(path string, opts ...ReadOptions) (*Reader, error) {
 	r := &Reader{path: path, frameNo: -1}
 	if len(opts) > 0 {
 		r.opts = opts[0]
+	}
+	if r.opts.Raw && (r.opts.From != 0 || r.opts.To != 0 || !r.opts.Filter.Empty()) {
+		return nil, fmt.Errorf("%s: raw reading cannot select by time or kind", path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -412,14 +423,29 @@ func (r *Reader) ScannedIndex() *pb.SegmentIndex {
 
 // Event returns the current event with its own copy of the bytes.
 func (r *Reader) Event() event.Event {
-	ev := r.ev
+	ev := r.RawEvent()
 	ev.Raw = bytes.Clone(ev.Raw)
 	return ev
 }
 
 // RawEvent returns the current event; its Raw is valid only until the next
 // call to Next. Use it to avoid a copy when the bytes are not kept.
-func (r *Reader) RawEvent() event.Event { return r.ev }
+func (r *Reader) RawEvent() event.Event {
+	if !r.classified {
+		r.classified = true
+		ev, err := event.Parse(r.rec)
+		if err != nil {
+			r.problem(r.frameNo, r.frameOff, -1, fmt.Errorf("record: %w", err))
+		}
+		ev.Node = r.node
+		r.ev = ev
+	}
+	return r.ev
+}
+
+// Record returns the bytes of the current record, valid until the next
+// call to Next.
+func (r *Reader) Record() []byte { return r.rec }
 
 // Close releases the file.
 func (r *Reader) Close() error {
@@ -460,6 +486,10 @@ func (r *Reader) Next() bool {
 			}
 			r.problem(r.frameNo, r.frameOff, 0, fmt.Errorf("first record is not an ArchiveHeader"))
 		}
+		if r.opts.Raw && r.scanned == nil {
+			r.rec, r.classified = rec, false
+			return true
+		}
 		ev, err := event.Parse(rec)
 		if err != nil {
 			r.problem(r.frameNo, r.frameOff, r.rawCount.n, fmt.Errorf("record: %w", err))
@@ -470,7 +500,7 @@ func (r *Reader) Next() bool {
 			r.scanned.add(&ev)
 		}
 		if r.opts.match(&ev) {
-			r.ev = ev
+			r.ev, r.rec, r.classified = ev, rec, true
 			return true
 		}
 	}
@@ -731,7 +761,7 @@ func (r *Reader) nextUpstream() bool {
 		ev.Node = r.node
 		r.scanned.add(&ev)
 		if r.opts.match(&ev) {
-			r.ev = ev
+			r.ev, r.rec, r.classified = ev, rec, true
 			return true
 		}
 	}

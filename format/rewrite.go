@@ -36,14 +36,14 @@ func (d *recordDigest) sum() string { return fmt.Sprintf("%d:%x", d.n, d.h.Sum(n
 
 // digestFile hashes every record of path.
 func digestFile(path string) (string, []*CorruptError, error) {
-	r, err := Open(path)
+	r, err := Open(path, ReadOptions{Raw: true})
 	if err != nil {
 		return "", nil, err
 	}
 	defer r.Close()
 	d := newRecordDigest()
 	for r.Next() {
-		d.add(r.RawEvent().Raw)
+		d.add(r.Record())
 	}
 	return d.sum(), r.Problems(), r.Err()
 }
