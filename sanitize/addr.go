@@ -369,6 +369,15 @@ func (a *Address) HostPort(s string) string {
 	return r
 }
 
+// hostPortBytes is HostPort for bytes, without a string copy when the
+// answer is cached.
+func (a *Address) hostPortBytes(b []byte) string {
+	if r, ok := a.hostPortCache[string(b)]; ok {
+		return r
+	}
+	return a.HostPort(string(b))
+}
+
 func (a *Address) hostPort(s string) string {
 	if h, ok := a.Host(s); ok {
 		return h

@@ -47,7 +47,14 @@
 //
 // Unknown protobuf fields (from extractors newer than this build) are
 // copied byte-exactly and not inspected: run the leak checker
-// (AddressSet.Check) on the output, which does scan them.
+// (AddressSet.Check) on the output, which does scan them. Stats counts
+// them; Options.DropUnknownFields removes them, and drops events of
+// unknown kind, instead.
+//
+// The common events (most P2P messages, connections, mempool additions)
+// are rewritten on their wire bytes rather than decoded and re-encoded
+// (see fast.go); the result decodes to exactly what the full rewrite
+// gives, and every other field keeps its bytes.
 //
 // # Time shift
 //

@@ -42,6 +42,13 @@ type Options struct {
 	KeyedTimeShift bool
 	// Self lists the node's own addresses; they become the placeholders.
 	Self []string
+	// DropUnknownFields removes every protobuf field this build does not
+	// know (written by an extractor newer than peertape) and drops events
+	// of unknown kind entirely. By default they are copied byte-exactly,
+	// because they may be data a researcher needs — but peertape cannot
+	// know whether they hold addresses, so the leak check scans them and
+	// Stats counts them.
+	DropUnknownFields bool
 }
 
 // Flags returns the options as command-line flags for the segment
@@ -51,6 +58,7 @@ func (o Options) Flags() []string {
 		fmt.Sprintf("--drop-unknown-payloads=%t", !o.KeepUnknownPayloads),
 		fmt.Sprintf("--keep-public-data=%t", !o.DropPublicData),
 		fmt.Sprintf("--scrub-ports=%t", o.ScrubPorts),
+		fmt.Sprintf("--drop-unknown-fields=%t", o.DropUnknownFields),
 	}
 	switch {
 	case o.KeyedTimeShift:
@@ -74,6 +82,18 @@ type Stats struct {
 	Addresses         uint64 // addresses replaced (structured and in text)
 	PayloadsRewritten uint64 // addr/addrv2/version payloads rewritten in place
 	PayloadsDropped   uint64 // unknown payloads emptied
+	// UnknownFields counts protobuf fields this build does not know (and
+	// closed-enum values it does not define), copied unchanged or, with
+	// DropUnknownFields, removed; UnknownFieldEvents the events holding
+	// them.
+	UnknownFields      uint64
+	UnknownFieldEvents uint64
+	// UnknownKindDropped counts events of unknown kind dropped by
+	// DropUnknownFields.
+	UnknownKindDropped uint64
+	// FastPath counts events rewritten on their wire bytes (see fast.go)
+	// rather than decoded and re-encoded.
+	FastPath uint64
 }
 
 // Sanitizer rewrites events. It is not safe for concurrent use; two
@@ -86,6 +106,14 @@ type Sanitizer struct {
 	shiftMs int64
 	msg     *pb.Event
 	stats   Stats
+
+	fastRoot, fastSchema *fastTable
+	noFast               bool     // tests: always take the full rewrite
+	fastBuf              [][]byte // scratch per nesting depth
+	unmarshal            proto.UnmarshalOptions
+
+	lastNode, lastNodeOut string // events of one file share their node
+	lastNodeSelf          int    // self addresses known when lastNodeOut was made
 }
 
 // New returns a Sanitizer for key and opts.
@@ -107,6 +135,9 @@ func New(key Key, opts Options) (*Sanitizer, error) {
 	default:
 		s.shiftMs = opts.TimeShift.Milliseconds()
 	}
+	s.fastRoot, s.fastSchema = buildFastTables(opts, s.shiftMs)
+	s.unmarshal = proto.UnmarshalOptions{AllowPartial: true, DiscardUnknown: opts.DropUnknownFields}
+	s.lastNodeOut = s.addr.Text("")
 	return s, nil
 }
 
@@ -143,13 +174,30 @@ func (s *Sanitizer) Event(ev event.Event) (out event.Event, keep bool, err error
 		s.stats.Dropped++
 		return event.Event{}, false, nil
 	}
-	if err := ev.DecodeInto(s.msg); err != nil {
-		return event.Event{}, false, fmt.Errorf("sanitize: %w", err)
+	if s.opts.DropUnknownFields && ev.Kind == event.Unknown {
+		s.stats.UnknownKindDropped++
+		return event.Event{}, false, nil
 	}
-	s.rewrite(s.msg)
-	raw, err := marshalOpts.Marshal(s.msg)
-	if err != nil {
-		return event.Event{}, false, fmt.Errorf("sanitize: encode: %w", err)
+	var raw []byte
+	unknown := 0
+	if fast, st, ok := s.fastEvent(ev.Raw); ok && !s.noFast {
+		raw, unknown = fast, st.unknown
+		s.stats.Addresses += uint64(st.addrs)
+		s.stats.FastPath++
+	} else {
+		if err := s.unmarshal.Unmarshal(ev.Raw, s.msg); err != nil {
+			return event.Event{}, false, fmt.Errorf("sanitize: %w: %v", event.ErrMalformed, err)
+		}
+		unknown = s.countUnknown(ev.Raw)
+		s.rewrite(s.msg)
+		raw, err = marshalOpts.Marshal(s.msg)
+		if err != nil {
+			return event.Event{}, false, fmt.Errorf("sanitize: encode: %w", err)
+		}
+	}
+	if unknown > 0 {
+		s.stats.UnknownFields += uint64(unknown)
+		s.stats.UnknownFieldEvents++
 	}
 	out, err = event.Parse(raw)
 	if err != nil {
@@ -163,7 +211,10 @@ func (s *Sanitizer) Event(ev event.Event) (out event.Event, keep bool, err error
 		s.stats.Dropped++
 		return event.Event{}, false, nil
 	}
-	out.Node = s.addr.Text(ev.Node)
+	if ev.Node != s.lastNode || s.addr.SelfCount() != s.lastNodeSelf {
+		s.lastNode, s.lastNodeOut, s.lastNodeSelf = ev.Node, s.addr.Text(ev.Node), s.addr.SelfCount()
+	}
+	out.Node = s.lastNodeOut
 	return out, true, nil
 }
 

@@ -28,6 +28,11 @@ func TestFuzzSeeds(t *testing.T) {
 	for _, ev := range realisticMix(t, 12) {
 		seeds["FuzzSanitizeEvent"] = append(seeds["FuzzSanitizeEvent"], fmt.Sprintf("[]byte(%q)\n", ev.Raw))
 	}
+	for i, ev := range fastCorpus(t) {
+		if i%150 == 0 {
+			seeds["FuzzFastPath"] = append(seeds["FuzzFastPath"], fmt.Sprintf("[]byte(%q)\n", ev.Raw))
+		}
+	}
 	seeds["FuzzWalkPayload"] = []string{
 		fmt.Sprintf("byte('\\x00')\n[]byte(%q)\n", btcdAddrPayload(t, v4a, v6a, cjdnsA)),
 		fmt.Sprintf("byte('\\x01')\n[]byte(%q)\n", append([]byte{2}, append(addrV2Entry(1, 4, make([]byte, 32), 8333), addrV2Entry(2, 6, make([]byte, 16), 1)...)...)),
