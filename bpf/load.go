@@ -25,6 +25,12 @@ const (
 type LoadOptions struct {
 	EventsRingSize int
 	BigRingSize    int
+	// WakeupBytes is how much data must wait in a ring before the BPF
+	// programs wake the reader; 0 wakes it whenever it has caught up (the
+	// kernel's adaptive default: lowest latency, one wakeup per record
+	// under steady load). With a threshold the reader must also poll on a
+	// timer, or a quiet ring's records wait until the threshold is met.
+	WakeupBytes uint64
 }
 
 // RingSizes returns the sizes Load will use for o: defaults filled in,
@@ -71,6 +77,9 @@ func Load(o LoadOptions) (*TracingObjects, error) {
 	}
 	spec.Maps[TracingMapEvents].MaxEntries = uint32(events)
 	spec.Maps[TracingMapBig].MaxEntries = uint32(big)
+	if err := spec.Variables[TracingVarWakeupBytes].Set(o.WakeupBytes); err != nil {
+		return nil, fmt.Errorf("set wakeup threshold: %w", err)
+	}
 	objs := new(TracingObjects)
 	if err := spec.LoadAndAssign(objs, nil); err != nil {
 		var ve *ebpf.VerifierError

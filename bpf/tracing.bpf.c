@@ -324,6 +324,22 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+// Wake user space only once this many bytes wait in a ring (0: the
+// kernel's adaptive default, a wakeup whenever the reader has caught up).
+// Waking the reader for every record costs more than the record itself at
+// high rates; user space reads on a timer as well, so a quiet ring is
+// still read within its poll interval. Set by the loader.
+volatile const __u64 wakeup_bytes = 0;
+
+static __always_inline void submit(void *rec, void *ring)
+{
+	__u64 flags = 0;
+
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(rec, flags);
+}
+
 static __always_inline void count_drop(__u32 type, __u32 reason)
 {
 	__u32 key = type * DROP_REASON_COUNT + reason;
@@ -420,7 +436,7 @@ static __always_inline int emit_msg(struct pt_regs *ctx, const struct usdt_spec 
 		}
 	}
 	m->payload_len = n;
-	bpf_ringbuf_submit(m, 0);
+	submit(m, ring);
 	return 0;
 }
 
@@ -489,7 +505,7 @@ static __always_inline int handle_conn(struct pt_regs *ctx, __u16 type)
 	c->_pad = 0;
 	read_str(c->addr, sizeof(c->addr), addr, &c->hdr.flags, FLAG_TRUNC_ADDR);
 	read_str(c->conn_type, sizeof(c->conn_type), conn_type, &c->hdr.flags, FLAG_TRUNC_CONN_TYPE);
-	bpf_ringbuf_submit(c, 0);
+	submit(c, &events);
 	return 0;
 }
 
@@ -540,7 +556,7 @@ int handle_net_misbehaving_connection(struct pt_regs *ctx)
 	fill_hdr(&m->hdr, type);
 	m->peer_id = id;
 	read_str(m->message, sizeof(m->message), msg, &m->hdr.flags, FLAG_TRUNC_REASON);
-	bpf_ringbuf_submit(m, 0);
+	submit(m, &events);
 	return 0;
 }
 
@@ -572,7 +588,7 @@ int handle_mempool_added(struct pt_regs *ctx)
 	m->vsize = vsize;
 	m->_pad = 0;
 	m->fee = fee;
-	bpf_ringbuf_submit(m, 0);
+	submit(m, &events);
 	return 0;
 }
 
@@ -604,7 +620,7 @@ int handle_mempool_removed(struct pt_regs *ctx)
 	m->_pad = 0;
 	m->fee = fee;
 	m->entry_time = entry_time;
-	bpf_ringbuf_submit(m, 0);
+	submit(m, &events);
 	return 0;
 }
 
@@ -645,7 +661,7 @@ int handle_mempool_replaced(struct pt_regs *ctx)
 	m->replaced_entry_time = old_time;
 	m->replaced_by_transaction = by_tx != 0;
 	__builtin_memset(m->_pad, 0, sizeof(m->_pad));
-	bpf_ringbuf_submit(m, 0);
+	submit(m, &events);
 	return 0;
 }
 
@@ -672,7 +688,7 @@ int handle_mempool_rejected(struct pt_regs *ctx)
 	fill_hdr(&m->hdr, type);
 	read_hash(m->txid, txid, &m->hdr.flags);
 	read_str(m->reason, sizeof(m->reason), reason, &m->hdr.flags, FLAG_TRUNC_REASON);
-	bpf_ringbuf_submit(m, 0);
+	submit(m, &events);
 	return 0;
 }
 
@@ -707,7 +723,7 @@ int handle_validation_block_connected(struct pt_regs *ctx)
 	b->transactions = txs;
 	b->sigops = sigops;
 	b->connection_time_ns = duration;
-	bpf_ringbuf_submit(b, 0);
+	submit(b, &events);
 	return 0;
 }
 
@@ -741,6 +757,6 @@ int handle_usdt_args(struct pt_regs *ctx)
 		if (i < s->nargs && usdt_arg(ctx, s, i, &r->args[i]))
 			r->failed |= 1u << i;
 	}
-	bpf_ringbuf_submit(r, 0);
+	submit(r, &events);
 	return 0;
 }

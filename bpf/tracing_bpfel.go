@@ -215,6 +215,7 @@ const (
 	TracingVarUnusedRecType                      = "unused_rec_type"
 	TracingVarUnusedUsdtArgKind                  = "unused_usdt_arg_kind"
 	TracingVarUnusedUsdtArgs                     = "unused_usdt_args"
+	TracingVarWakeupBytes                        = "wakeup_bytes"
 )
 
 // LoadTracing returns the embedded CollectionSpec for Tracing.
@@ -301,6 +302,7 @@ type TracingVariableSpecs struct {
 	UnusedRecType         *ebpf.VariableSpec `ebpf:"unused_rec_type"`
 	UnusedUsdtArgKind     *ebpf.VariableSpec `ebpf:"unused_usdt_arg_kind"`
 	UnusedUsdtArgs        *ebpf.VariableSpec `ebpf:"unused_usdt_args"`
+	WakeupBytes           *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // TracingObjects contains all objects after they have been loaded into the kernel.
@@ -355,6 +357,7 @@ type TracingVariables struct {
 	UnusedRecType         *ebpf.Variable `ebpf:"unused_rec_type"`
 	UnusedUsdtArgKind     *ebpf.Variable `ebpf:"unused_usdt_arg_kind"`
 	UnusedUsdtArgs        *ebpf.Variable `ebpf:"unused_usdt_args"`
+	WakeupBytes           *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // TracingPrograms contains all programs after they have been loaded into the kernel.

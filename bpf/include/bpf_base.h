@@ -40,7 +40,13 @@ static long (*bpf_probe_read_user_str)(void *dst, __u32 size, const void *unsafe
 static __u64 (*bpf_ktime_get_boot_ns)(void) = (void *)125;
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
+static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
 static __u64 (*bpf_get_attach_cookie)(void *ctx) = (void *)174;
+
+/* bpf_ringbuf_submit flags and bpf_ringbuf_query selectors. */
+#define BPF_RB_NO_WAKEUP (1ULL << 0)
+#define BPF_RB_FORCE_WAKEUP (1ULL << 1)
+#define BPF_RB_AVAIL_DATA 0
 
 /* Opaque: the programs never dereference it, they read registers at byte
  * offsets supplied by the loader. */

@@ -16,7 +16,9 @@
  *   replaced OLDTXID VSIZE FEE ENTRYTIME NEWID VSIZE FEE BYTX
  *   rejected TXID REASON...
  *   block HASH HEIGHT TXS INPUTS SIGOPS DURATION
- *   load N in|out COMMAND=FILE...  fire N messages round robin, print ns taken
+ *   load N THREADS in|out COMMAND=FILE...
+ *                         fire N messages round robin from THREADS threads,
+ *                         print the nanoseconds taken
  *   exit
  *
  * Hashes are hex of the 32 bytes in internal order. Everything a probe
@@ -145,6 +147,31 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A load run: threads take message numbers from next until n. */
+struct load {
+	long n;
+	bool in;
+	int nmsgs;
+	struct {
+		char cmd[16];
+		struct buf b;
+	} msgs[16];
+	long next; /* atomic */
+};
+
+static void *load_thread(void *arg)
+{
+	struct load *l = arg;
+	char addr[] = "203.0.113.7:8333", ct[] = "outbound-full-relay";
+	long i;
+
+	while ((i = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED)) < l->n && l->nmsgs > 0) {
+		int k = i % l->nmsgs;
+		fire_msg(l->in, i % 125, addr, ct, l->msgs[k].cmd, &l->msgs[k].b);
+	}
+	return NULL;
+}
+
 /* One command, executed on the worker thread. Returns the text after "ok". */
 static void execute(char *line, char *reply, size_t replen)
 {
@@ -253,32 +280,34 @@ static void execute(char *line, char *reply, size_t replen)
 		int64_t duration = strtoll(NEXT(), NULL, 10);
 		TRACEPOINT(validation, block_connected, hash, height, txs, inputs, sigops, duration);
 	} else if (strcmp(cmd, "load") == 0) {
-		long n = strtol(NEXT(), NULL, 10);
-		bool in = strcmp(NEXT(), "in") == 0;
+		struct load l = {0};
+		l.n = strtol(NEXT(), NULL, 10);
+		int threads = strtol(NEXT(), NULL, 10);
+		l.in = strcmp(NEXT(), "in") == 0;
 		char *spec;
-		struct {
-			char cmd[16];
-			struct buf b;
-		} msgs[16];
-		int nmsgs = 0;
-		while (nmsgs < 16 && (spec = NEXT())) {
+		while (l.nmsgs < 16 && (spec = NEXT())) {
 			char *eq = strchr(spec, '=');
 			if (!eq)
 				continue;
 			*eq = 0;
-			snprintf(msgs[nmsgs].cmd, sizeof(msgs[nmsgs].cmd), "%s", spec);
-			msgs[nmsgs].b = read_file(eq + 1);
-			nmsgs++;
+			snprintf(l.msgs[l.nmsgs].cmd, sizeof(l.msgs[l.nmsgs].cmd), "%s", spec);
+			l.msgs[l.nmsgs].b = read_file(eq + 1);
+			l.nmsgs++;
 		}
-		char addr[] = "203.0.113.7:8333", ct[] = "outbound-full-relay";
+		if (threads < 1)
+			threads = 1;
+		if (threads > 16)
+			threads = 16;
+		pthread_t t[16];
 		int64_t start = now_ns();
-		for (long i = 0; i < n && nmsgs > 0; i++) {
-			int k = i % nmsgs;
-			fire_msg(in, i % 125, addr, ct, msgs[k].cmd, &msgs[k].b);
-		}
+		for (int i = 1; i < threads; i++)
+			pthread_create(&t[i], NULL, load_thread, &l);
+		load_thread(&l);
+		for (int i = 1; i < threads; i++)
+			pthread_join(t[i], NULL);
 		snprintf(reply, replen, " %lld", (long long)(now_ns() - start));
-		for (int k = 0; k < nmsgs; k++)
-			free(msgs[k].b.data);
+		for (int k = 0; k < l.nmsgs; k++)
+			free(l.msgs[k].b.data);
 	} else if (strcmp(cmd, "exit") == 0) {
 		exit(0);
 	} else {

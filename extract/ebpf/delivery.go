@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,10 +33,21 @@ type delivery struct {
 }
 
 // read delivers the records of one ring until it is flushed or closed.
+// With a wakeup threshold the probes do not wake it for every record, so
+// it also wakes every MaxDelay to read what a quiet ring holds.
 func (d *delivery) read(rd *ringbuf.Reader) {
 	var rec ringbuf.Record
+	var scratch []byte
+	batched := d.x.opts.WakeupBytes > 0
+	if batched {
+		rd.SetDeadline(time.Now().Add(d.x.opts.MaxDelay))
+	}
 	for {
 		if err := rd.ReadInto(&rec); err != nil {
+			if batched && errors.Is(err, os.ErrDeadlineExceeded) {
+				rd.SetDeadline(time.Now().Add(d.x.opts.MaxDelay))
+				continue
+			}
 			if !errors.Is(err, ringbuf.ErrFlushed) && !errors.Is(err, ringbuf.ErrClosed) {
 				d.fail(fmt.Errorf("ebpf extractor: read ring buffer: %w", err))
 			}
@@ -44,7 +56,7 @@ func (d *delivery) read(rd *ringbuf.Reader) {
 		if d.failed.Load() {
 			continue // keep draining so the probes do not block on a full ring
 		}
-		d.handle(rec.RawSample)
+		d.handle(rec.RawSample, &scratch)
 	}
 }
 
@@ -56,9 +68,9 @@ func (d *delivery) fail(err error) {
 
 // handle decodes one record, accounts for every problem and hands the
 // event to the sink.
-func (d *delivery) handle(raw []byte) {
+func (d *delivery) handle(raw []byte, scratch *[]byte) {
 	x := d.x
-	msg, info, err := decodeRecord(raw, x.timeMs)
+	ev, info, err := decodeRecord(raw, x.timeMs, scratch)
 	if err != nil {
 		reason := recordErrorReason(err)
 		x.m.recordErrors.WithLabelValues(recTypeName(info.Type), reason).Inc()
@@ -80,18 +92,11 @@ func (d *delivery) handle(raw []byte) {
 			"command", info.Command, "error", info.PayloadErr)
 	}
 	if info.Type == recInboundMessage || info.Type == recOutboundMessage {
-		x.m.payloadBytes.Add(float64(msg.GetEbpfExtractor().GetMessage().GetMeta().GetSize()))
-	}
-	ev, err := event.New(msg)
-	if err != nil {
-		// Every field is set above; this would be a bug, not bad input.
-		x.m.recordErrors.WithLabelValues(recTypeName(info.Type), "encode").Inc()
-		d.warn("encode:"+recTypeName(info.Type), "event could not be encoded", "error", err)
-		return
+		x.m.payloadBytes.Add(float64(info.Size))
 	}
 	ev.Node = x.opts.Node
 	if info.Type == recOutboundMessage && info.Command == "version" && d.nodeInfo != nil && d.sawVersion.CompareAndSwap(false, true) {
-		d.reportNode(msg)
+		d.reportNode(ev)
 	}
 	d.mu.Lock()
 	err = d.sink.Consume(ev)
@@ -106,7 +111,11 @@ func (d *delivery) handle(raw []byte) {
 
 // reportNode tells a NodeInfoSink what the node is, from the version
 // message it sends its peers.
-func (d *delivery) reportNode(msg *pb.Event) {
+func (d *delivery) reportNode(ev event.Event) {
+	msg, err := ev.Decode()
+	if err != nil {
+		return
+	}
 	ua := msg.GetEbpfExtractor().GetMessage().GetVersion().GetUserAgent()
 	if ua == "" {
 		return

@@ -111,6 +111,15 @@ type Options struct {
 	// bpf.DefaultEventsRingSize, bpf.DefaultBigRingSize; rounded up to a
 	// power of two).
 	EventsRingSize, BigRingSize int
+	// WakeupBytes is how much data waits in a ring buffer before the
+	// probes wake the extractor (0: DefaultWakeupBytes; negative: wake
+	// for every record, lowest latency at the highest CPU cost). Batching
+	// wakeups is what lets the extractor keep up with hundreds of
+	// thousands of messages a second.
+	WakeupBytes int
+	// MaxDelay bounds how long a record waits in a quiet ring before the
+	// extractor reads it anyway (default DefaultMaxDelay).
+	MaxDelay time.Duration
 	// Registerer receives the extractor's metrics (peertape_ebpf_*). Nil
 	// keeps them private.
 	Registerer prometheus.Registerer
@@ -123,6 +132,12 @@ type Options struct {
 	// the traced pid.
 	OnAttach func(pid int)
 }
+
+// Defaults for Options.WakeupBytes and Options.MaxDelay.
+const (
+	DefaultWakeupBytes = 64 << 10
+	DefaultMaxDelay    = 100 * time.Millisecond
+)
 
 // ErrProcessExited is returned by Run when the process given by
 // Options.PID exits.
@@ -181,6 +196,12 @@ func New(opts Options) (*Extractor, error) {
 	if x.opts.PollInterval <= 0 {
 		x.opts.PollInterval = time.Second
 	}
+	if x.opts.WakeupBytes == 0 {
+		x.opts.WakeupBytes = DefaultWakeupBytes
+	}
+	if x.opts.MaxDelay <= 0 {
+		x.opts.MaxDelay = DefaultMaxDelay
+	}
 	reg := opts.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -214,7 +235,11 @@ func (x *Extractor) Run(ctx context.Context, sink event.Sink) error {
 	if _, err := x.probes(); err != nil {
 		return err
 	}
-	objs, err := bpf.Load(bpf.LoadOptions{EventsRingSize: x.opts.EventsRingSize, BigRingSize: x.opts.BigRingSize})
+	var wakeup uint64
+	if x.opts.WakeupBytes > 0 {
+		wakeup = uint64(x.opts.WakeupBytes)
+	}
+	objs, err := bpf.Load(bpf.LoadOptions{EventsRingSize: x.opts.EventsRingSize, BigRingSize: x.opts.BigRingSize, WakeupBytes: wakeup})
 	if err != nil {
 		return fmt.Errorf("ebpf extractor: %w", err)
 	}

@@ -15,16 +15,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peertape/peertape/bpf"
+	"github.com/peertape/peertape/bpf/bpftest"
 	"github.com/peertape/peertape/bpf/usdt"
 	"github.com/peertape/peertape/event"
 	"github.com/peertape/peertape/proto/pb"
 )
 
-var allTracepoints = []string{
-	"net:inbound_message", "net:outbound_message", "net:inbound_connection", "net:outbound_connection",
-	"net:closed_connection", "net:evicted_inbound_connection", "net:misbehaving_connection",
-	"mempool:added", "mempool:removed", "mempool:replaced", "mempool:rejected", "validation:block_connected",
-}
 
 // expect reads the next event and compares it, field by field (proto.Equal
 // over the whole message, timestamp apart), with want.
@@ -56,13 +52,13 @@ func hx(b []byte) string { return hex.EncodeToString(b) }
 // stack slots (-O0) as argument locations, fires every tracepoint with
 // known values and checks each decoded event completely.
 func TestExtractEvents(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	for _, opt := range []string{"-O2", "-O0"} {
 		t.Run(opt, func(t *testing.T) {
-			bin := fakecoreBinary(t, opt)
-			fc := startFakeCore(t, bin)
-			r := startExtractor(t, Options{BinaryPath: bin, PID: fc.pid, Node: "test-node"})
-			fc.wait(allTracepoints...)
+			bin := bpftest.Binary(t, opt)
+			fc := bpftest.Start(t, bin)
+			r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid, Node: "test-node"})
+			fc.Wait(bpftest.Tracepoints...)
 
 			connTypes := []struct {
 				s    string
@@ -89,7 +85,7 @@ func TestExtractEvents(t *testing.T) {
 				}
 				id := int64(i) + 1<<40
 				before := time.Now()
-				fc.do("msg %s %d %s %s %s %s", dir, id, a, ct.s, tc.command, fc.payload(tc.payload))
+				fc.Do("msg %s %d %s %s %s %s", dir, id, a, ct.s, tc.command, fc.Payload(tc.payload))
 				msg := proto.Clone(tc.want).(*pb.MessageEvent)
 				msg.Meta = &pb.Metadata{PeerId: proto.Uint64(uint64(id)), Addr: proto.String(a), ConnType: ct.want.Enum(),
 					Command: proto.String(tc.command), Inbound: proto.Bool(inbound), Size: proto.Uint64(uint64(len(tc.payload)))}
@@ -108,22 +104,22 @@ func TestExtractEvents(t *testing.T) {
 				a := addrs[i%len(addrs)]
 				network := uint32(i % 7)
 				before := time.Now()
-				fc.do("conn inbound %d %s %s %d %d", i, a, ct.s, network, 100+i)
+				fc.Do("conn inbound %d %s %s %d %d", i, a, ct.s, network, 100+i)
 				expect(t, r, before, &pb.Ebpf{EbpfEvent: &pb.Ebpf_Connection{Connection: &pb.ConnectionEvent{Event: &pb.ConnectionEvent_Inbound{
 					Inbound: &pb.InboundConnection{Conn: conn(uint64(i), a, ct.want, network), ExistingConnections: proto.Uint64(uint64(100 + i))}}}}},
 					event.NetConn, "inbound")
 				before = time.Now()
-				fc.do("conn outbound %d %s %s %d %d", i+10, a, ct.s, network, 8+i)
+				fc.Do("conn outbound %d %s %s %d %d", i+10, a, ct.s, network, 8+i)
 				expect(t, r, before, &pb.Ebpf{EbpfEvent: &pb.Ebpf_Connection{Connection: &pb.ConnectionEvent{Event: &pb.ConnectionEvent_Outbound{
 					Outbound: &pb.OutboundConnection{Conn: conn(uint64(i+10), a, ct.want, network), ExistingConnections: proto.Uint64(uint64(8 + i))}}}}},
 					event.NetConn, "outbound")
 				before = time.Now()
-				fc.do("conn closed %d %s %s %d %d", i+20, a, ct.s, network, 1_700_000_000+i)
+				fc.Do("conn closed %d %s %s %d %d", i+20, a, ct.s, network, 1_700_000_000+i)
 				expect(t, r, before, &pb.Ebpf{EbpfEvent: &pb.Ebpf_Connection{Connection: &pb.ConnectionEvent{Event: &pb.ConnectionEvent_Closed{
 					Closed: &pb.ClosedConnection{Conn: conn(uint64(i+20), a, ct.want, network), TimeEstablished: proto.Uint64(uint64(1_700_000_000 + i))}}}}},
 					event.NetConn, "closed")
 				before = time.Now()
-				fc.do("conn evicted %d %s %s %d %d", i+30, a, ct.s, network, 1_600_000_000+i)
+				fc.Do("conn evicted %d %s %s %d %d", i+30, a, ct.s, network, 1_600_000_000+i)
 				expect(t, r, before, &pb.Ebpf{EbpfEvent: &pb.Ebpf_Connection{Connection: &pb.ConnectionEvent{Event: &pb.ConnectionEvent_InboundEvicted{
 					InboundEvicted: &pb.EvictedInboundConnection{Conn: conn(uint64(i+30), a, ct.want, network), TimeEstablished: proto.Uint64(uint64(1_600_000_000 + i))}}}}},
 					event.NetConn, "inbound_evicted")
@@ -131,24 +127,24 @@ func TestExtractEvents(t *testing.T) {
 			long := strings.Repeat("x", 200) // longer than peer-observer's 127
 			for _, m := range []string{"header with invalid proof of work", long} {
 				before := time.Now()
-				fc.do("misbehaving 77 %s", m)
+				fc.Do("misbehaving 77 %s", m)
 				expect(t, r, before, &pb.Ebpf{EbpfEvent: &pb.Ebpf_Connection{Connection: &pb.ConnectionEvent{Event: &pb.ConnectionEvent_Misbehaving{
 					Misbehaving: &pb.MisbehavingConnection{Id: proto.Uint64(77), Message: proto.String(m)}}}}}, event.NetConn, "misbehaving")
 			}
 			// Longer than the 255 characters the buffer holds: cut and counted.
 			before := time.Now()
-			fc.do("misbehaving 78 %s", strings.Repeat("y", 300))
+			fc.Do("misbehaving 78 %s", strings.Repeat("y", 300))
 			expect(t, r, before, &pb.Ebpf{EbpfEvent: &pb.Ebpf_Connection{Connection: &pb.ConnectionEvent{Event: &pb.ConnectionEvent_Misbehaving{
 				Misbehaving: &pb.MisbehavingConnection{Id: proto.Uint64(78), Message: proto.String(strings.Repeat("y", 255))}}}}}, event.NetConn, "misbehaving")
 
 			mp := func(m *pb.MempoolEvent) *pb.Ebpf { return &pb.Ebpf{EbpfEvent: &pb.Ebpf_Mempool{Mempool: m}} }
 			before = time.Now()
-			fc.do("added %s 141 -5", hx(seq32(80)))
+			fc.Do("added %s 141 -5", hx(seq32(80)))
 			expect(t, r, before, mp(&pb.MempoolEvent{Event: &pb.MempoolEvent_Added{Added: &pb.Added{Txid: seq32(80), Vsize: proto.Int32(141), Fee: proto.Int64(-5)}}}),
 				event.Mempool, "added")
 			for _, reason := range []string{"expiry", "sizelimit", "reorg", "block", "conflict", "replaced"} {
 				before = time.Now()
-				fc.do("removed %s %s 250 2500 1700000500", hx(seq32(81)), reason)
+				fc.Do("removed %s %s 250 2500 1700000500", hx(seq32(81)), reason)
 				expect(t, r, before, mp(&pb.MempoolEvent{Event: &pb.MempoolEvent_Removed{Removed: &pb.Removed{Txid: seq32(81),
 					Reason: proto.String(reason), Vsize: proto.Int32(250), Fee: proto.Int64(2500), EntryTime: proto.Uint64(1_700_000_500)}}}),
 					event.Mempool, "removed")
@@ -159,7 +155,7 @@ func TestExtractEvents(t *testing.T) {
 					flag = 1
 				}
 				before = time.Now()
-				fc.do("replaced %s 200 1000 1700000600 %s 300 5000 %d", hx(seq32(82)), hx(seq32(83)), flag)
+				fc.Do("replaced %s 200 1000 1700000600 %s 300 5000 %d", hx(seq32(82)), hx(seq32(83)), flag)
 				expect(t, r, before, mp(&pb.MempoolEvent{Event: &pb.MempoolEvent_Replaced{Replaced: &pb.Replaced{
 					ReplacedTxid: seq32(82), ReplacedVsize: proto.Int32(200), ReplacedFee: proto.Int64(1000),
 					ReplacedEntryTime: proto.Uint64(1_700_000_600), ReplacementId: seq32(83), ReplacementVsize: proto.Int32(300),
@@ -167,12 +163,12 @@ func TestExtractEvents(t *testing.T) {
 			}
 			reason := "min relay fee not met, 100 < 141 " + strings.Repeat("z", 84) // 118 characters, Core's documented maximum
 			before = time.Now()
-			fc.do("rejected %s %s", hx(seq32(84)), reason)
+			fc.Do("rejected %s %s", hx(seq32(84)), reason)
 			expect(t, r, before, mp(&pb.MempoolEvent{Event: &pb.MempoolEvent_Rejected{Rejected: &pb.Rejected{Txid: seq32(84), Reason: proto.String(reason)}}}),
 				event.Mempool, "rejected")
 
 			before = time.Now()
-			fc.do("block %s 880001 4321 9876 80000 1234567890123", hx(display(t, genesisHash)))
+			fc.Do("block %s 880001 4321 9876 80000 1234567890123", hx(display(t, genesisHash)))
 			expect(t, r, before, &pb.Ebpf{EbpfEvent: &pb.Ebpf_Validation{Validation: &pb.ValidationEvent{Event: &pb.ValidationEvent_BlockConnected{
 				BlockConnected: &pb.BlockConnected{Hash: display(t, genesisHash), Height: proto.Int32(880001), Transactions: proto.Int64(4321),
 					Inputs: proto.Int32(9876), Sigops: proto.Int64(80000), ConnectionTime: proto.Uint64(1234567890123)}}}}},
@@ -198,8 +194,8 @@ func TestExtractEvents(t *testing.T) {
 			if got := r.metric(t, "peertape_ebpf_attached"); got != 1 {
 				t.Errorf("attached = %v", got)
 			}
-			if got := r.metric(t, "peertape_ebpf_traced_pid"); int(got) != fc.pid {
-				t.Errorf("traced_pid = %v, want %d", got, fc.pid)
+			if got := r.metric(t, "peertape_ebpf_traced_pid"); int(got) != fc.Pid {
+				t.Errorf("traced_pid = %v, want %d", got, fc.Pid)
 			}
 			// The node's own version message named the node.
 			r.sink.mu.Lock()
@@ -215,21 +211,21 @@ func TestExtractEvents(t *testing.T) {
 // TestGroupsDisabled checks that disabled groups are not attached: their
 // semaphores stay down and their probes deliver nothing.
 func TestGroupsDisabled(t *testing.T) {
-	requireBPF(t)
-	bin := fakecoreBinary(t, "-O2")
-	fc := startFakeCore(t, bin)
-	r := startExtractor(t, Options{BinaryPath: bin, PID: fc.pid, Node: "test-node",
+	bpftest.Require(t)
+	bin := bpftest.Binary(t, "-O2")
+	fc := bpftest.Start(t, bin)
+	r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid, Node: "test-node",
 		Disable: []string{GroupP2PMessages, GroupConnections, GroupMempool}})
-	fc.wait("validation:block_connected")
+	fc.Wait("validation:block_connected")
 	if got := r.metric(t, "peertape_ebpf_probes_attached"); got != 1 {
 		t.Errorf("probes_attached = %v, want 1", got)
 	}
 	// A disabled tracepoint's semaphore stays zero, so fakecore (like
 	// Core) does not even evaluate its arguments.
-	fc.do("msg in 1 1.2.3.4:1 inbound ping %s", fc.payload(le64(1)))
-	fc.do("added %s 1 1", hx(seq32(1)))
+	fc.Do("msg in 1 1.2.3.4:1 inbound ping %s", fc.Payload(le64(1)))
+	fc.Do("added %s 1 1", hx(seq32(1)))
 	before := time.Now()
-	fc.do("block %s 1 1 1 1 1", hx(seq32(2)))
+	fc.Do("block %s 1 1 1 1 1", hx(seq32(2)))
 	expect(t, r, before, &pb.Ebpf{EbpfEvent: &pb.Ebpf_Validation{Validation: &pb.ValidationEvent{Event: &pb.ValidationEvent_BlockConnected{
 		BlockConnected: &pb.BlockConnected{Hash: seq32(2), Height: proto.Int32(1), Transactions: proto.Int64(1),
 			Inputs: proto.Int32(1), Sigops: proto.Int64(1), ConnectionTime: proto.Uint64(1)}}}}}, event.Validation, "block_connected")
@@ -242,29 +238,29 @@ func TestGroupsDisabled(t *testing.T) {
 // starts again (a new pid), and the extractor re-attaches by itself and
 // keeps delivering, reporting the downtime as a gap.
 func TestFollowRestart(t *testing.T) {
-	requireBPF(t)
-	bin := fakecoreBinary(t, "-O2")
+	bpftest.Require(t)
+	bin := bpftest.Binary(t, "-O2")
 	pidFile := filepath.Join(t.TempDir(), "bitcoind.pid")
 	r := startExtractor(t, Options{BinaryPath: bin, PIDFile: pidFile, Node: "test-node"})
 
-	block := func(fc *fakeCore, height int) {
+	block := func(fc *bpftest.FakeCore, height int) {
 		t.Helper()
 		before := time.Now()
-		fc.do("block %s %d 1 2 3 4", hx(seq32(byte(height))), height)
+		fc.Do("block %s %d 1 2 3 4", hx(seq32(byte(height))), height)
 		expect(t, r, before, &pb.Ebpf{EbpfEvent: &pb.Ebpf_Validation{Validation: &pb.ValidationEvent{Event: &pb.ValidationEvent_BlockConnected{
 			BlockConnected: &pb.BlockConnected{Hash: seq32(byte(height)), Height: proto.Int32(int32(height)), Transactions: proto.Int64(1),
 				Inputs: proto.Int32(2), Sigops: proto.Int64(3), ConnectionTime: proto.Uint64(4)}}}}}, event.Validation, "block_connected")
 	}
 	var pids []int
 	for i := range 3 {
-		fc := startFakeCore(t, bin)
-		pids = append(pids, fc.pid)
-		if err := os.WriteFile(pidFile, []byte(fmt.Sprintf("%d\n", fc.pid)), 0o644); err != nil {
+		fc := bpftest.Start(t, bin)
+		pids = append(pids, fc.Pid)
+		if err := os.WriteFile(pidFile, []byte(fmt.Sprintf("%d\n", fc.Pid)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fc.wait("validation:block_connected", "net:inbound_message")
+		fc.Wait("validation:block_connected", "net:inbound_message")
 		block(fc, 100+i)
-		fc.exit()
+		fc.Exit()
 		// The stale pid file names a dead process until the next start.
 		waitFor(t, "detach after exit", func() bool { return r.metric(t, "peertape_ebpf_attached") == 0 })
 	}
@@ -282,12 +278,12 @@ func TestFollowRestart(t *testing.T) {
 // TestPIDExit: with a fixed pid the extractor cannot follow a restart and
 // says so.
 func TestPIDExit(t *testing.T) {
-	requireBPF(t)
-	bin := fakecoreBinary(t, "-O2")
-	fc := startFakeCore(t, bin)
-	r := startExtractor(t, Options{BinaryPath: bin, PID: fc.pid})
-	fc.wait("net:inbound_message")
-	fc.exit()
+	bpftest.Require(t)
+	bin := bpftest.Binary(t, "-O2")
+	fc := bpftest.Start(t, bin)
+	r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid})
+	fc.Wait("net:inbound_message")
+	fc.Exit()
 	select {
 	case err := <-r.done:
 		r.done <- err // for the cleanup
@@ -302,8 +298,8 @@ func TestPIDExit(t *testing.T) {
 // TestRequirementErrors checks the error for each wrong setup the
 // extractor can detect before attaching.
 func TestRequirementErrors(t *testing.T) {
-	requireBPF(t)
-	bin := fakecoreBinary(t, "-O2")
+	bpftest.Require(t)
+	bin := bpftest.Binary(t, "-O2")
 	sleep := exec.Command("sleep", "60")
 	if err := sleep.Start(); err != nil {
 		t.Fatal(err)

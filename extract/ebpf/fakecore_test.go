@@ -1,158 +1,17 @@
 package ebpf
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/peertape/peertape/bpf"
 	"github.com/peertape/peertape/event"
 	"github.com/peertape/peertape/proto/pb"
 )
-
-// requireBPF skips when this process cannot trace, naming what is missing.
-func requireBPF(t testing.TB) {
-	t.Helper()
-	if err := bpf.Requirements(); err != nil {
-		t.Skipf("eBPF test skipped: %v", err)
-	}
-}
-
-var (
-	buildMu sync.Mutex
-	builds  = map[string]string{}
-)
-
-// fakecoreBinary compiles bpf/testdata/fakecore.c with the system C
-// compiler and opt (once per test binary and opt).
-func fakecoreBinary(t testing.TB, opt string) string {
-	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if p, ok := builds[opt]; ok {
-		return p
-	}
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skipf("no C compiler (cc) to build the USDT test program: %v", err)
-	}
-	dir, err := os.MkdirTemp("", "fakecore")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "fakecore"+opt)
-	b, err := exec.Command(cc, opt, "-g", "-Wall", "-o", out, "../../bpf/testdata/fakecore.c", "-lpthread").CombinedOutput()
-	if err != nil {
-		if strings.Contains(string(b), "sys/sdt.h") {
-			t.Skipf("sys/sdt.h missing (Debian package systemtap-sdt-dev): %s", b)
-		}
-		t.Fatalf("build fakecore: %v\n%s", err, b)
-	}
-	builds[opt] = out
-	return out
-}
-
-// fakeCore is one running fakecore process.
-type fakeCore struct {
-	t     testing.TB
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Reader
-	pid   int
-	dir   string
-	files int
-}
-
-func startFakeCore(t testing.TB, binary string) *fakeCore {
-	t.Helper()
-	cmd := exec.Command(binary)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outp, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	fc := &fakeCore{t: t, cmd: cmd, in: in, out: bufio.NewReader(outp), dir: t.TempDir()}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := fc.out.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ready ") {
-		t.Fatalf("fakecore did not start: %q %v", line, err)
-	}
-	fc.pid, _ = strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "ready ")))
-	return fc
-}
-
-// do sends one command and returns what follows "ok".
-func (fc *fakeCore) do(format string, args ...any) string {
-	fc.t.Helper()
-	line := fmt.Sprintf(format, args...)
-	if _, err := fmt.Fprintln(fc.in, line); err != nil {
-		fc.t.Fatalf("fakecore %q: %v", line, err)
-	}
-	reply, err := fc.out.ReadString('\n')
-	if err != nil {
-		fc.t.Fatalf("fakecore %q: %v", line, err)
-	}
-	reply = strings.TrimSpace(reply)
-	if !strings.HasPrefix(reply, "ok") {
-		fc.t.Fatalf("fakecore %q: reply %q", line, reply)
-	}
-	return strings.TrimSpace(strings.TrimPrefix(reply, "ok"))
-}
-
-// wait blocks (in fakecore) until the named tracepoints' semaphores are
-// raised: the extractor has attached.
-func (fc *fakeCore) wait(names ...string) {
-	fc.t.Helper()
-	if r := fc.do("wait %s", strings.Join(names, " ")); r != "" {
-		fc.t.Fatalf("fakecore wait: %s", r)
-	}
-}
-
-// payload writes b to a file fakecore can read and returns its path ("-"
-// for an empty payload).
-func (fc *fakeCore) payload(b []byte) string {
-	fc.t.Helper()
-	if len(b) == 0 {
-		return "-"
-	}
-	fc.files++
-	p := filepath.Join(fc.dir, fmt.Sprintf("p%d.bin", fc.files))
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		fc.t.Fatal(err)
-	}
-	return p
-}
-
-// exit stops fakecore and waits for it.
-func (fc *fakeCore) exit() {
-	fc.t.Helper()
-	fmt.Fprintln(fc.in, "exit")
-	if err := fc.cmd.Wait(); err != nil {
-		fc.t.Fatalf("fakecore exit: %v", err)
-	}
-}
 
 // collector is a sink that hands events to the test.
 type collector struct {
@@ -209,6 +68,11 @@ func startExtractor(t testing.TB, o Options) *running {
 	o.Registerer = r.reg
 	if o.PollInterval == 0 {
 		o.PollInterval = 20 * time.Millisecond
+	}
+	if o.MaxDelay == 0 {
+		// Tests wait for each event: keep the batched wakeup path but
+		// read quiet rings quickly.
+		o.MaxDelay = 2 * time.Millisecond
 	}
 	x, err := New(o)
 	if err != nil {

@@ -258,6 +258,9 @@ func messageCases(t testing.TB) []msgCase {
 	cmpct := cat(genesisHdr, le64(0xdeadbeefcafef00d), varint(2), []byte{1, 2, 3, 4, 5, 6}, []byte{6, 5, 4, 3, 2, 1},
 		varint(1), varint(0), coinbase)
 	rejectPayload := cat(varint(2), []byte("tx"), []byte{0x42}, varint(16), []byte("insufficient fee"), seq32(50))
+	// A segwit marker and flag, but every witness empty.
+	superfluousWitness := cat(le32(2), []byte{0, 1}, varint(1), seq32(90), le32(0), varint(0), le32(0xffffffff),
+		varint(1), le64(1000), varint(1), []byte{0x51}, varint(0), le32(0))
 	merkle := cat(genesisHdr, le32(7), varint(2), seq32(60), seq32(61), varint(1), []byte{0x1d})
 
 	return []msgCase{
@@ -341,6 +344,8 @@ func messageCases(t testing.TB) []msgCase {
 			want: &pb.MessageEvent{Msg: &pb.MessageEvent_Unknown{Unknown: &pb.Unknown{Command: proto.String("sendtxrcncl"), Payload: cat(le32(1), le64(42))}}}},
 		{name: "malformed-tx", command: "tx", payload: []byte{1, 0, 0}, decodeErr: true,
 			want: &pb.MessageEvent{Msg: &pb.MessageEvent_Unknown{Unknown: &pb.Unknown{Command: proto.String("tx"), Payload: []byte{1, 0, 0}}}}},
+		{name: "superfluous-witness", command: "tx", payload: superfluousWitness, decodeErr: true,
+			want: &pb.MessageEvent{Msg: &pb.MessageEvent_Unknown{Unknown: &pb.Unknown{Command: proto.String("tx"), Payload: superfluousWitness}}}},
 		{name: "trailing-ping", command: "ping", payload: cat(le64(1), []byte{0}), decodeErr: true,
 			want: &pb.MessageEvent{Msg: &pb.MessageEvent_Unknown{Unknown: &pb.Unknown{Command: proto.String("ping"), Payload: cat(le64(1), []byte{0})}}}},
 	}

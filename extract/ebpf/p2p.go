@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 	"google.golang.org/protobuf/proto"
 
@@ -296,9 +297,22 @@ func readTx(r *bytes.Reader, all []byte) (*pb.Transaction, error) {
 	if err := tx.BtcDecode(r, pver, wire.WitnessEncoding); err != nil {
 		return nil, fmt.Errorf("transaction at byte %d: %w", start, err)
 	}
-	txid, wtxid := tx.TxHash(), tx.WitnessHash()
-	return &pb.Transaction{Txid: hash(txid[:]), Wtxid: hash(wtxid[:]),
-		Raw: bytes.Clone(all[start : len(all)-r.Len()])}, nil
+	raw := bytes.Clone(all[start : len(all)-r.Len()])
+	// Hash the bytes just parsed rather than re-serializing: btcd accepts
+	// only canonical encodings, so without the segwit marker they are
+	// the txid serialization, and with marker and witnesses the wtxid
+	// one. Only a segwit transaction needs its stripped form re-made.
+	txid := chainhash.DoubleHashB(raw)
+	wtxid := txid
+	if len(raw) > 5 && raw[4] == 0 && raw[5] == 1 { // marker and flag after the version
+		if !tx.HasWitness() {
+			// Core and rust-bitcoin refuse this; btcd would accept it.
+			return nil, fmt.Errorf("transaction at byte %d: superfluous witness record", start)
+		}
+		h := tx.TxHash()
+		txid = h[:]
+	}
+	return &pb.Transaction{Txid: txid, Wtxid: wtxid, Raw: raw}, nil
 }
 
 func readTxs(r *bytes.Reader, all []byte, n uint64) ([]*pb.Transaction, error) {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peertape/peertape/bpf"
+	"github.com/peertape/peertape/event"
 	"github.com/peertape/peertape/proto/pb"
 )
 
@@ -99,10 +101,15 @@ func (e *RecordError) Unwrap() error { return e.Err }
 
 // recordInfo describes a decoded record beyond its event.
 type recordInfo struct {
+	// Kind and Event are the event's kind and type, as event.Parse
+	// would classify it (so the event need not be parsed again).
+	Kind  event.Kind
+	Event string
 	Type    uint16
 	Flags   uint16
 	Pid     uint32
 	Command string
+	Size    uint64 // message payload size
 	// PayloadErr is set when a message's payload did not parse as its
 	// command; the event then carries the payload in the Unknown arm.
 	PayloadErr error
@@ -150,15 +157,32 @@ func connType(s string) pb.ConnType {
 // record it cannot turn into a faithful event: malformed, read errors in
 // the traced process, an oversized message. A message whose payload does
 // not parse still yields an event (Unknown arm, raw payload) and reports
-// the problem in info.PayloadErr.
-func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64) (*pb.Event, recordInfo, error) {
+// the problem in info.PayloadErr. scratch is a buffer the caller's
+// goroutine lends for the fast path (nil: general path only).
+func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64, scratch *[]byte) (event.Event, recordInfo, error) {
+	msg, info, err := decodeRecordPB(raw, timeMs, scratch)
+	if err != nil || msg.ev.Raw != nil {
+		return msg.ev, info, err
+	}
+	ev, err := encode(msg.pb, info)
+	return ev, info, err
+}
+
+// decoded is what decodeRecordPB produced: a finished event (fast path)
+// or a message to encode.
+type decoded struct {
+	ev event.Event
+	pb *pb.Event
+}
+
+func decodeRecordPB(raw []byte, timeMs func(bootNs uint64) uint64, scratch *[]byte) (decoded, recordInfo, error) {
 	hdr, ok := load[bpf.TracingRecHdr](raw)
 	if !ok {
-		return nil, recordInfo{}, &RecordError{Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
+		return decoded{}, recordInfo{}, &RecordError{Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
 	}
 	info := recordInfo{Type: hdr.Type, Flags: hdr.Flags, Pid: hdr.Pid}
-	fail := func(err error) (*pb.Event, recordInfo, error) {
-		return nil, info, &RecordError{Type: hdr.Type, Command: info.Command, Err: err}
+	fail := func(err error) (decoded, recordInfo, error) {
+		return decoded{}, info, &RecordError{Type: hdr.Type, Command: info.Command, Err: err}
 	}
 	var e pb.Ebpf
 	switch hdr.Type {
@@ -167,7 +191,8 @@ func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64) (*pb.Event, rec
 		if !ok {
 			return fail(fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw)))
 		}
-		info.Command = cstr(m.MsgType[:])
+		info.Command = strs.intern(m.MsgType[:])
+		info.Size = m.MsgSize
 		if hdr.Flags&flagOversized != 0 {
 			return fail(fmt.Errorf("%w: %d bytes", ErrOversized, m.MsgSize))
 		}
@@ -179,20 +204,23 @@ func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64) (*pb.Event, rec
 				ErrShortRecord, m.PayloadLen, m.MsgSize, len(raw)))
 		}
 		payload := raw[netMsgHeaderSize : netMsgHeaderSize+int(m.PayloadLen)]
+		meta := msgMeta{peer: uint64(m.PeerId), addr: strs.intern(m.Addr[:]), connType: connType(strs.intern(m.ConnType[:])),
+			command: info.Command, inbound: hdr.Type == recInboundMessage, size: m.MsgSize}
+		info.Kind, info.Event = event.NetMsg, info.Command
+		ts := timeMs(hdr.TsNs)
+		if scratch != nil {
+			if b, ok := fastMessageEvent(scratch, ts, &meta, payload); ok {
+				return decoded{ev: event.Event{Time: int64(ts), Kind: event.NetMsg, Type: info.Command, Raw: b}}, info, nil
+			}
+		}
 		msg, err := decodeMessage(info.Command, payload)
 		if err != nil {
 			info.PayloadErr = err
 			msg = unknownMessage(info.Command, payload)
 		}
-		msg.Meta = &pb.Metadata{
-			PeerId:   proto.Uint64(uint64(m.PeerId)),
-			Addr:     proto.String(cstr(m.Addr[:])),
-			ConnType: connType(cstr(m.ConnType[:])).Enum(),
-			Command:  proto.String(info.Command),
-			Inbound:  proto.Bool(hdr.Type == recInboundMessage),
-			Size:     proto.Uint64(m.MsgSize),
-		}
-		e.EbpfEvent = &pb.Ebpf_Message{Message: msg}
+		msg.Meta = newMetadata(meta.peer, meta.addr, meta.connType, meta.command, meta.inbound, meta.size)
+		return decoded{pb: &pb.Event{Timestamp: proto.Uint64(ts),
+			PeerObserverEvent: &pb.Event_EbpfExtractor{EbpfExtractor: &pb.Ebpf{EbpfEvent: &pb.Ebpf_Message{Message: msg}}}}}, info, nil
 	case recInboundConnection, recOutboundConnection, recClosedConnection, recEvictedConnection:
 		c, ok := load[bpf.TracingNetConn](raw)
 		if !ok {
@@ -203,20 +231,25 @@ func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64) (*pb.Event, rec
 		}
 		conn := &pb.Connection{
 			PeerId:   proto.Uint64(uint64(c.PeerId)),
-			Addr:     proto.String(cstr(c.Addr[:])),
-			ConnType: connType(cstr(c.ConnType[:])).Enum(),
+			Addr:     proto.String(strs.intern(c.Addr[:])),
+			ConnType: connType(strs.intern(c.ConnType[:])).Enum(),
 			Network:  proto.Uint32(uint32(c.Network)),
 		}
 		ce := &pb.ConnectionEvent{}
+		info.Kind = event.NetConn
 		switch hdr.Type {
 		case recInboundConnection:
 			ce.Event = &pb.ConnectionEvent_Inbound{Inbound: &pb.InboundConnection{Conn: conn, ExistingConnections: proto.Uint64(c.Value)}}
+			info.Event = "inbound"
 		case recOutboundConnection:
 			ce.Event = &pb.ConnectionEvent_Outbound{Outbound: &pb.OutboundConnection{Conn: conn, ExistingConnections: proto.Uint64(c.Value)}}
+			info.Event = "outbound"
 		case recClosedConnection:
 			ce.Event = &pb.ConnectionEvent_Closed{Closed: &pb.ClosedConnection{Conn: conn, TimeEstablished: proto.Uint64(c.Value)}}
+			info.Event = "closed"
 		default:
 			ce.Event = &pb.ConnectionEvent_InboundEvicted{InboundEvicted: &pb.EvictedInboundConnection{Conn: conn, TimeEstablished: proto.Uint64(c.Value)}}
+			info.Event = "inbound_evicted"
 		}
 		e.EbpfEvent = &pb.Ebpf_Connection{Connection: ce}
 	case recMisbehaving:
@@ -229,6 +262,7 @@ func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64) (*pb.Event, rec
 		}
 		e.EbpfEvent = &pb.Ebpf_Connection{Connection: &pb.ConnectionEvent{Event: &pb.ConnectionEvent_Misbehaving{
 			Misbehaving: &pb.MisbehavingConnection{Id: proto.Uint64(uint64(m.PeerId)), Message: proto.String(cstr(m.Message[:]))}}}}
+		info.Kind, info.Event = event.NetConn, "misbehaving"
 	case recMempoolAdded:
 		m, ok := load[bpf.TracingMempoolAdded](raw)
 		if !ok {
@@ -239,6 +273,7 @@ func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64) (*pb.Event, rec
 		}
 		e.EbpfEvent = mempool(&pb.MempoolEvent{Event: &pb.MempoolEvent_Added{Added: &pb.Added{
 			Txid: hash(m.Txid[:]), Vsize: proto.Int32(m.Vsize), Fee: proto.Int64(m.Fee)}}})
+		info.Kind, info.Event = event.Mempool, "added"
 	case recMempoolRemoved:
 		m, ok := load[bpf.TracingMempoolRemoved](raw)
 		if !ok {
@@ -250,6 +285,7 @@ func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64) (*pb.Event, rec
 		e.EbpfEvent = mempool(&pb.MempoolEvent{Event: &pb.MempoolEvent_Removed{Removed: &pb.Removed{
 			Txid: hash(m.Txid[:]), Reason: proto.String(cstr(m.Reason[:])), Vsize: proto.Int32(m.Vsize),
 			Fee: proto.Int64(m.Fee), EntryTime: proto.Uint64(m.EntryTime)}}})
+		info.Kind, info.Event = event.Mempool, "removed"
 	case recMempoolReplaced:
 		m, ok := load[bpf.TracingMempoolReplaced](raw)
 		if !ok {
@@ -263,6 +299,7 @@ func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64) (*pb.Event, rec
 			ReplacedFee: proto.Int64(m.ReplacedFee), ReplacedEntryTime: proto.Uint64(m.ReplacedEntryTime),
 			ReplacementId: hash(m.ReplacementId[:]), ReplacementVsize: proto.Int32(m.ReplacementVsize),
 			ReplacementFee: proto.Int64(m.ReplacementFee), ReplacedByTransaction: proto.Bool(m.ReplacedByTransaction != 0)}}})
+		info.Kind, info.Event = event.Mempool, "replaced"
 	case recMempoolRejected:
 		m, ok := load[bpf.TracingMempoolRejected](raw)
 		if !ok {
@@ -273,6 +310,7 @@ func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64) (*pb.Event, rec
 		}
 		e.EbpfEvent = mempool(&pb.MempoolEvent{Event: &pb.MempoolEvent_Rejected{Rejected: &pb.Rejected{
 			Txid: hash(m.Txid[:]), Reason: proto.String(cstr(m.Reason[:]))}}})
+		info.Kind, info.Event = event.Mempool, "rejected"
 	case recBlockConnected:
 		b, ok := load[bpf.TracingBlockConnected](raw)
 		if !ok {
@@ -285,13 +323,72 @@ func decodeRecord(raw []byte, timeMs func(bootNs uint64) uint64) (*pb.Event, rec
 			BlockConnected: &pb.BlockConnected{Hash: hash(b.Hash[:]), Height: proto.Int32(b.Height),
 				Transactions: proto.Int64(int64(b.Transactions)), Inputs: proto.Int32(b.Inputs),
 				Sigops: proto.Int64(b.Sigops), ConnectionTime: proto.Uint64(b.ConnectionTimeNs)}}}}
+		info.Kind, info.Event = event.Validation, "block_connected"
 	default:
 		return fail(fmt.Errorf("%w %d", ErrUnknownRecord, hdr.Type))
 	}
-	return &pb.Event{
+	return decoded{pb: &pb.Event{
 		Timestamp:         proto.Uint64(timeMs(hdr.TsNs)),
 		PeerObserverEvent: &pb.Event_EbpfExtractor{EbpfExtractor: &e},
-	}, info, nil
+	}}, info, nil
 }
 
 func mempool(m *pb.MempoolEvent) *pb.Ebpf_Mempool { return &pb.Ebpf_Mempool{Mempool: m} }
+
+// newMetadata builds a message's Metadata with its six proto2 fields in
+// one allocation instead of six: it is on the path of every message.
+func newMetadata(peer uint64, addr string, ct pb.ConnType, command string, inbound bool, size uint64) *pb.Metadata {
+	v := &struct {
+		meta          pb.Metadata
+		peer, size    uint64
+		addr, command string
+		inbound       bool
+		ct            pb.ConnType
+	}{peer: peer, size: size, addr: addr, command: command, inbound: inbound, ct: ct}
+	v.meta.PeerId, v.meta.Size, v.meta.Addr, v.meta.Command = &v.peer, &v.size, &v.addr, &v.command
+	v.meta.Inbound, v.meta.ConnType = &v.inbound, &v.ct
+	return &v.meta
+}
+
+// encode marshals an event decodeRecord built. Every proto2 required field
+// is set by construction (the tests and the fuzzer check each record type
+// with event.New), so the required-field walk is skipped on this hot path;
+// Deterministic keeps the bytes identical to event.New's.
+func encode(msg *pb.Event, info recordInfo) (event.Event, error) {
+	raw, err := proto.MarshalOptions{AllowPartial: true, Deterministic: true}.Marshal(msg)
+	if err != nil {
+		return event.Event{}, fmt.Errorf("encode event: %w", err)
+	}
+	return event.Event{Time: int64(msg.GetTimestamp()), Kind: info.Kind, Type: info.Event, Raw: raw}, nil
+}
+
+// strs interns the short strings every message record repeats (command,
+// connection type, peer address), so that they are not allocated per
+// event.
+var strs interner
+
+type interner struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// maxInterned bounds the table: peer addresses come and go.
+const maxInterned = 8192
+
+func (in *interner) intern(c []int8) string {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c))), len(c))
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	if in.m == nil || len(in.m) >= maxInterned {
+		in.m = make(map[string]string, 256)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
+}
