@@ -21,7 +21,6 @@ import (
 	"github.com/peertape/peertape/proto/pb"
 )
 
-
 // expect reads the next event and compares it, field by field (proto.Equal
 // over the whole message, timestamp apart), with want.
 func expect(t *testing.T, r *running, before time.Time, want *pb.Ebpf, kind event.Kind, typ string) {

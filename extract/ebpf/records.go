@@ -103,8 +103,8 @@ func (e *RecordError) Unwrap() error { return e.Err }
 type recordInfo struct {
 	// Kind and Event are the event's kind and type, as event.Parse
 	// would classify it (so the event need not be parsed again).
-	Kind  event.Kind
-	Event string
+	Kind    event.Kind
+	Event   string
 	Type    uint16
 	Flags   uint16
 	Pid     uint32
