@@ -107,7 +107,7 @@ func checkCaps(caps uint64) error {
 		missing = append(missing, "CAP_PERFMON")
 	}
 	return &MissingError{What: "privileges to load BPF programs and open uprobes: " + strings.Join(missing, " and "),
-		Hint: "run as root, or grant CAP_BPF,CAP_PERFMON (e.g. setcap cap_bpf,cap_perfmon+ep peertape); effective capabilities are " + fmt.Sprintf("%#x", caps)}
+		Hint: fmt.Sprintf("run as root or grant them, e.g. setcap cap_bpf,cap_perfmon+ep; effective capabilities %#x", caps)}
 }
 
 // effectiveCaps reads CapEff of this process.

@@ -317,6 +317,19 @@ func (x *Extractor) Run(ctx context.Context, sink event.Sink) error {
 	return runErr
 }
 
+// Check verifies what Run needs before it waits for anything: the
+// privileges and kernel features (a *bpf.MissingError), and a binary with
+// the enabled tracepoints (wrapping usdt.ErrNoProbes or ErrNoTracepoints).
+// The notes are read again at every attach, as the binary may be upgraded
+// between restarts.
+func (x *Extractor) Check() error {
+	if err := bpf.Requirements(); err != nil {
+		return err
+	}
+	_, err := x.probes()
+	return err
+}
+
 // follow attaches to the node process, waits for it to exit, and with a
 // pid file starts over, until ctx ends.
 func (x *Extractor) follow(ctx context.Context, objs *bpf.TracingObjects, d *delivery) error {
