@@ -55,7 +55,9 @@ func everyKind(t testing.TB, n int, start int64) []event.Event {
 	t.Helper()
 	hash := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 	conn := &pb.Connection{PeerId: proto.Uint64(3), Addr: proto.String("192.0.2.1:8333"), ConnType: pb.ConnType_Inbound.Enum(), Network: proto.Uint32(1)}
-	ebpf := func(e *pb.Ebpf) *pb.Event { return &pb.Event{PeerObserverEvent: &pb.Event_EbpfExtractor{EbpfExtractor: e}} }
+	ebpf := func(e *pb.Ebpf) *pb.Event {
+		return &pb.Event{PeerObserverEvent: &pb.Event_EbpfExtractor{EbpfExtractor: e}}
+	}
 	builders := []func(i int) *pb.Event{
 		func(i int) *pb.Event {
 			return ebpf(&pb.Ebpf{EbpfEvent: &pb.Ebpf_Message{Message: &pb.MessageEvent{
