@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/peertape/peertape/event"
@@ -171,6 +172,38 @@ func (s *AddressSet) Add(ev event.Event) error {
 	})
 	return nil
 }
+
+// AddMessage collects the addresses in the string and bytes fields of
+// any message (segment metadata, gaps), scanned as text.
+func (s *AddressSet) AddMessage(m proto.Message) {
+	walkFields(m.ProtoReflect(), nil, func(f fieldValue) {
+		if f.isString {
+			s.AddText(f.str)
+		} else {
+			s.AddText(string(f.bytes))
+		}
+	})
+}
+
+// CheckMessage reports every collected address in the string and bytes
+// fields of m, in text form, with paths under prefix (e.g. "meta").
+func (s *AddressSet) CheckMessage(prefix string, m proto.Message) []Leak {
+	var leaks []Leak
+	root := &fieldPath{name: prefix}
+	walkFields(m.ProtoReflect(), root, func(f fieldValue) {
+		t := f.str
+		if !f.isString {
+			t = string(f.bytes)
+		}
+		for _, a := range s.textHits(t) {
+			leaks = append(leaks, Leak{Path: f.path.String(), Address: a, Form: "text"})
+		}
+	})
+	return leaks
+}
+
+// TextHits returns the collected addresses that occur in t in text form.
+func (s *AddressSet) TextHits(t string) []string { return s.textHits(t) }
 
 // collector is the payload visitor that records instead of rewriting.
 type collector struct{ s *AddressSet }
