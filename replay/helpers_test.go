@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -146,6 +147,40 @@ func writeSeg(t testing.TB, dir, name, node string, evs []event.Event, frameSize
 	return p
 }
 
+// writeSegWithGap writes a segment holding evs and one recorded outage.
+func writeSegWithGap(t testing.TB, dir string, evs []event.Event, start, end int64) string {
+	t.Helper()
+	p := filepath.Join(dir, "gap.seg.zst")
+	w, err := format.Create(p, format.WriterOptions{FlushInterval: -1, Meta: &pb.SegmentMeta{Node: "n", CreatedMs: t0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range evs {
+		if i == len(evs)/2 {
+			w.Gap(&pb.Gap{StartMs: start, EndMs: end, Reason: "nats outage"})
+		}
+		if err := w.Append(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// gapLogger logs events and gaps in the order a sink sees them.
+type gapLogger struct{ log *[]string }
+
+func (g *gapLogger) Consume(ev event.Event) error {
+	*g.log = append(*g.log, fmt.Sprintf("ev %d", ev.Time-t0))
+	return nil
+}
+
+func (g *gapLogger) Gap(gp *pb.Gap) {
+	*g.log = append(*g.log, fmt.Sprintf("gap %d-%d", gp.StartMs-t0, gp.EndMs-t0))
+}
+
 // writePartial leaves dir/name.partial as a crashed recorder would: every
 // event flushed, no index, no trailer.
 func writePartial(t testing.TB, dir, name, node string, evs []event.Event) string {
@@ -155,9 +190,14 @@ func writePartial(t testing.TB, dir, name, node string, evs []event.Event) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ev := range evs {
+	for i, ev := range evs {
 		if err := w.Append(ev); err != nil {
 			t.Fatal(err)
+		}
+		if i%100 == 99 { // a live recorder flushes every second
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := w.Flush(); err != nil {
@@ -177,28 +217,45 @@ func writePartial(t testing.TB, dir, name, node string, evs []event.Event) strin
 
 // writeUpstream writes a peer-observer archive: a length-delimited
 // ArchiveHeader and length-delimited events, zstd-compressed when the name
-// ends in .zst.
+// ends in .zst, flushed after the header as peer-observer's archiver does
+// and every 100 events, so a cut file keeps complete blocks.
 func writeUpstream(t testing.TB, dir, name string, evs []event.Event) string {
 	t.Helper()
 	h, err := proto.Marshal(&pb.ArchiveHeader{Created: proto.Uint64(uint64(t0 / 1000))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := protowire.AppendBytes(nil, h)
-	for _, ev := range evs {
-		b = protowire.AppendBytes(b, ev.Raw)
-	}
+	var out bytes.Buffer
+	var w io.Writer = &out
+	flush := func() {}
 	if filepath.Ext(name) == ".zst" {
-		enc, err := zstd.NewWriter(nil)
+		enc, err := zstd.NewWriter(&out, zstd.WithEncoderConcurrency(1))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b = enc.EncodeAll(b, nil)
+		defer enc.Close()
+		w = enc
+		flush = func() {
+			if err := enc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.Write(protowire.AppendBytes(nil, h))
+	flush()
+	for i, ev := range evs {
+		w.Write(protowire.AppendBytes(nil, ev.Raw))
+		if i%100 == 99 {
+			flush()
+		}
+	}
+	if c, ok := w.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, p, out.Bytes())
 	return p
 }
 
