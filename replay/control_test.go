@@ -25,7 +25,7 @@ func TestReadKeys(t *testing.T) {
 		{"+-", 3, ControlState{Speed: 3}},
 		{"-_", 1, ControlState{Speed: 0.25}},
 		{" nn", 1, ControlState{Paused: true, Speed: 1, Steps: 2}},
-		{"nN", 1, ControlState{Speed: 1}}, // stepping only counts while paused
+		{"nN", 1, ControlState{Speed: 1}},  // stepping only counts while paused
 		{" n ", 1, ControlState{Speed: 1}}, // resuming drops untaken steps
 		{"\x1b[A", 1, ControlState{Speed: 2}},
 		{"\x1b[B\x1bOB", 1, ControlState{Speed: 0.25}},
