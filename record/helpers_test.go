@@ -277,7 +277,7 @@ func unknownEvents(t testing.TB, base event.Event) []event.Event {
 	t.Helper()
 	var out []event.Event
 	for _, raw := range [][]byte{
-		{0x50, 0xb8, 0x17, 0x4a, 0x02, 0x08, 0x01}, // timestamp 3000, arm 9 {08 01}
+		{0x50, 0xb8, 0x17, 0x4a, 0x02, 0x08, 0x01},                             // timestamp 3000, arm 9 {08 01}
 		append(append([]byte{}, base.Raw...), 0xfa, 0x06, 0x03, 'n', 'e', 'w'), // field 111 "new"
 	} {
 		ev, err := event.Parse(raw)

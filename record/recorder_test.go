@@ -415,7 +415,7 @@ func TestRecoversPartialAtStart(t *testing.T) {
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "n1-20260407T100000Z-000004.seg.zst.partial"), append(partial, 0x28, 0xb5), 0o644) // plus a torn tail
-	os.WriteFile(filepath.Join(dir, "n1-20260407T090000Z-000003.seg.zst.partial"), nil, 0o644)                     // killed before its first byte
+	os.WriteFile(filepath.Join(dir, "n1-20260407T090000Z-000003.seg.zst.partial"), nil, 0o644)                         // killed before its first byte
 	os.WriteFile(filepath.Join(dir, ".n1-20260407T080000Z-000002.seg.zst.compacting.partial"), []byte("junk"), 0o644)
 
 	r, reg := newTestRecorder(t, Options{Dir: dir})
