@@ -1,6 +1,8 @@
 package format
 
 import (
+	"maps"
+
 	"github.com/peertape/peertape/event"
 	"github.com/peertape/peertape/proto/pb"
 )
@@ -37,6 +39,10 @@ type indexBuilder struct {
 	frame      timeRange
 	frameKinds [maxKinds]uint64
 	frameFirst uint64
+
+	// totals as of the last closed frame, for dropOpenFrame
+	closedTotal    timeRange
+	closedCommands map[string]uint64
 }
 
 func newIndexBuilder() *indexBuilder {
@@ -77,7 +83,25 @@ func (b *indexBuilder) closeFrame(offset, compressed, raw int64) *pb.FrameInfo {
 	b.frameFirst += b.frame.n
 	b.frame = timeRange{}
 	b.frameKinds = [maxKinds]uint64{}
+	b.closedTotal = b.total
+	b.closedCommands = maps.Clone(b.commands)
 	return fi
+}
+
+// dropOpenFrame forgets the records of the open frame, totals included,
+// as if they had never been added: the writer cuts an unfinished frame
+// off after a write error.
+func (b *indexBuilder) dropOpenFrame() {
+	for k, n := range b.frameKinds {
+		b.kinds[k] -= n
+	}
+	b.total = b.closedTotal
+	b.commands = maps.Clone(b.closedCommands)
+	if b.commands == nil {
+		b.commands = map[string]uint64{}
+	}
+	b.frame = timeRange{}
+	b.frameKinds = [maxKinds]uint64{}
 }
 
 // finish returns the index of the closed frames so far.

@@ -558,9 +558,20 @@ func (w *Writer) Close() error {
 			if _, serr := w.f.Seek(w.goodEnd, io.SeekStart); serr == nil {
 				w.cw = countingWriter{w: w.f, n: w.goodEnd}
 				w.frameOpen = false
-				w.idx.frame = timeRange{}
-				w.idx.frameKinds = [maxKinds]uint64{}
-				if err2 := w.finishIndex(); err2 == nil {
+				w.idx.dropOpenFrame()
+				err2 := error(nil)
+				if len(w.idx.frames) == 0 {
+					// Frame 0 went too: write its ArchiveHeader again, so
+					// the segment is still a peer-observer archive.
+					w.openFrame()
+					if err2 = w.writeRaw(headerRecord(w.o.Meta)); err2 == nil {
+						err2 = w.closeFrame()
+					}
+				}
+				if err2 == nil {
+					err2 = w.finishIndex()
+				}
+				if err2 == nil {
 					return fmt.Errorf("%w (segment finalized without the last %d events)", w.err, lost)
 				}
 			}
