@@ -88,8 +88,16 @@ func runLoad(t testing.TB, n, threads int, o Options) loadResult {
 	}()
 	fc.Wait("net:inbound_message")
 	r := &running{reg: reg}
+	// Every way a fired message can fail to arrive.
 	lost := func() int64 {
-		return int64(r.metric(t, "peertape_ebpf_lost_total", "tracepoint", "net:inbound_message", "reason", "ring_full"))
+		var n float64
+		for _, reason := range []string{"ring_full", "no_spec", "bad_arg"} {
+			n += r.metric(t, "peertape_ebpf_lost_total", "tracepoint", "net:inbound_message", "reason", reason)
+		}
+		for _, reason := range []string{"read_error", "oversized", "malformed", "unknown_type"} {
+			n += r.metric(t, "peertape_ebpf_record_errors_total", "tracepoint", "net:inbound_message", "reason", reason)
+		}
+		return int64(n)
 	}
 	payloads := loadPayloads(t, fc)
 
@@ -99,6 +107,14 @@ func runLoad(t testing.TB, n, threads int, o Options) loadResult {
 	deadline := time.Now().Add(time.Minute)
 	for sink.n.Load()+lost() < int64(n) {
 		if time.Now().After(deadline) {
+			mfs, _ := reg.Gather()
+			for _, mf := range mfs {
+				for _, m := range mf.GetMetric() {
+					if (m.Counter != nil && m.Counter.GetValue() != 0) || (m.Gauge != nil && m.Gauge.GetValue() != 0) {
+						t.Logf("%s %v %v%v", mf.GetName(), m.GetLabel(), m.GetCounter().GetValue(), m.GetGauge().GetValue())
+					}
+				}
+			}
 			t.Fatalf("only %d delivered and %d lost of %d after a minute", sink.n.Load(), lost(), n)
 		}
 		time.Sleep(time.Millisecond)
