@@ -128,9 +128,6 @@ type Options struct {
 	// PollInterval is how often the pid file is read while waiting for the
 	// node, and how often losses are collected. Default 1s.
 	PollInterval time.Duration
-	// OnAttach, if set, is called each time the probes are attached, with
-	// the traced pid.
-	OnAttach func(pid int)
 }
 
 // Defaults for Options.WakeupBytes and Options.MaxDelay.
@@ -358,9 +355,6 @@ func (x *Extractor) follow(ctx context.Context, objs *bpf.TracingObjects, d *del
 		x.m.tracedPID.Set(float64(pid))
 		x.m.probes.Set(float64(len(links)))
 		d.sawVersion.Store(false)
-		if x.opts.OnAttach != nil {
-			x.opts.OnAttach(pid)
-		}
 		exited, err := waitExit(ctx, pid, x.opts.PollInterval)
 		for _, l := range links {
 			l.Close()

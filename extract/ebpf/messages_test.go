@@ -409,3 +409,34 @@ func TestConnType(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryCommandCovered ties the command lists together: every command
+// with its own arm has a test case, the fast path's list matches the
+// decoder, and other commands become Unknown.
+func TestEveryCommandCovered(t *testing.T) {
+	covered := map[string]bool{}
+	for _, tc := range messageCases(t) {
+		if !tc.decodeErr {
+			covered[tc.command] = true
+		}
+	}
+	for cmd := range knownCommands {
+		if !covered[cmd] {
+			t.Errorf("no test case decodes %q", cmd)
+		}
+		got, err := decodeMessage(cmd, nil)
+		if err == nil && got.GetUnknown() != nil {
+			t.Errorf("%q decodes to Unknown", cmd)
+		}
+	}
+	for cmd := range covered {
+		if !knownCommands[cmd] && cmd != "sendtxrcncl" {
+			t.Errorf("test command %q missing from knownCommands", cmd)
+		}
+	}
+	for _, cmd := range []string{"sendtxrcncl", "Ping", "", "getcfilter"} {
+		if got, err := decodeMessage(cmd, []byte{1}); err != nil || got.GetUnknown().GetCommand() != cmd {
+			t.Errorf("%q: %v %v, want Unknown", cmd, got, err)
+		}
+	}
+}

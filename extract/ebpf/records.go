@@ -107,7 +107,6 @@ type recordInfo struct {
 	Event   string
 	Type    uint16
 	Flags   uint16
-	Pid     uint32
 	Command string
 	Size    uint64 // message payload size
 	// PayloadErr is set when a message's payload did not parse as its
@@ -180,7 +179,7 @@ func decodeRecordPB(raw []byte, timeMs func(bootNs uint64) uint64, scratch *[]by
 	if !ok {
 		return decoded{}, recordInfo{}, &RecordError{Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
 	}
-	info := recordInfo{Type: hdr.Type, Flags: hdr.Flags, Pid: hdr.Pid}
+	info := recordInfo{Type: hdr.Type, Flags: hdr.Flags}
 	fail := func(err error) (decoded, recordInfo, error) {
 		return decoded{}, info, &RecordError{Type: hdr.Type, Command: info.Command, Err: err}
 	}
