@@ -1,0 +1,125 @@
+package edit
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/peertape/peertape/event"
+	"github.com/peertape/peertape/format"
+	"github.com/peertape/peertape/internal/testevents"
+	"github.com/peertape/peertape/sanitize/sanitizetest"
+)
+
+// Benchmarks run on $PEERTAPE_BENCH_ARCHIVE when set (make bench points
+// it at a synth archive), otherwise on two generated nodes of 150,000
+// events each. Each iteration edits the whole input, so -benchtime 1x (as
+// make bench runs) measures a real stream.
+
+var benchIn struct {
+	once   sync.Once
+	inputs []string
+	events int
+}
+
+func benchInputs(b *testing.B) ([]string, int) {
+	benchIn.once.Do(func() {
+		if dir := os.Getenv("PEERTAPE_BENCH_ARCHIVE"); dir != "" {
+			files, err := format.Expand([]string{dir})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, f := range files {
+				s, err := format.Summarize(f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				benchIn.events += int(s.Events)
+			}
+			benchIn.inputs = []string{dir}
+			return
+		}
+		dir, err := os.MkdirTemp("", "peertape-edit-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, node := range []string{"n1", "n2"} {
+			evs := testevents.Mixed(150_000, uint64(i+1), t0)
+			if err := sanitizetest.WriteSegment(filepath.Join(dir, node+".seg.zst"), sanitizetest.Meta(node, t0), evs); err != nil {
+				b.Fatal(err)
+			}
+			benchIn.events += len(evs)
+		}
+		benchIn.inputs = []string{dir}
+	})
+	return benchIn.inputs, benchIn.events
+}
+
+// benchEdit reports events/s as input events gone through per second
+// (frames the index rules out count too: skipping them is the point) and
+// written/s as events written per second.
+func benchEdit(b *testing.B, run func(out string) (*Report, error)) {
+	_, n := benchInputs(b)
+	b.ReportAllocs()
+	var read, written uint64
+	for b.Loop() {
+		out := filepath.Join(b.TempDir(), "out")
+		rep, err := run(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Written == 0 {
+			b.Fatal("wrote nothing")
+		}
+		read += uint64(n)
+		written += rep.Written
+	}
+	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(written)/b.Elapsed().Seconds(), "written/s")
+}
+
+// BenchmarkFilterCopy copies every event (the worst case: everything is
+// recompressed).
+func BenchmarkFilterCopy(b *testing.B) {
+	in, _ := benchInputs(b)
+	benchEdit(b, func(out string) (*Report, error) {
+		return Filter(context.Background(), in, Selection{}, Options{Out: out})
+	})
+}
+
+// BenchmarkFilterKinds keeps the P2P messages of a middle stretch.
+func BenchmarkFilterKinds(b *testing.B) {
+	in, _ := benchInputs(b)
+	only, _ := event.NewFilter([]string{"netmsg:ping", "netconn"}, nil)
+	from, _ := event.ParseTimeSpec("+1m")
+	benchEdit(b, func(out string) (*Report, error) {
+		return Filter(context.Background(), in, Selection{From: from, Kinds: only}, Options{Out: out})
+	})
+}
+
+// BenchmarkFilterPeer keeps the events about one peer id.
+func BenchmarkFilterPeer(b *testing.B) {
+	in, _ := benchInputs(b)
+	p, _ := ParsePeers([]string{"7"})
+	benchEdit(b, func(out string) (*Report, error) {
+		return Filter(context.Background(), in, Selection{Peers: p}, Options{Out: out})
+	})
+}
+
+// BenchmarkMerge merges every input by event time.
+func BenchmarkMerge(b *testing.B) {
+	in, _ := benchInputs(b)
+	benchEdit(b, func(out string) (*Report, error) {
+		return Merge(context.Background(), in, Options{Out: out})
+	})
+}
+
+// BenchmarkSplit splits every input into 1-minute segments.
+func BenchmarkSplit(b *testing.B) {
+	in, _ := benchInputs(b)
+	benchEdit(b, func(out string) (*Report, error) {
+		return Split(context.Background(), in, 60e9, 0, Options{Out: out})
+	})
+}
