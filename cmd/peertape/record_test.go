@@ -670,7 +670,7 @@ func mountTmpfs(t *testing.T, size string) string {
 func TestRecordDiskFull(t *testing.T) {
 	for _, tc := range []struct {
 		name, minFree, msg string
-		lossless         bool
+		lossless           bool
 	}{
 		{"guard", "1536KiB", "free disk space below the minimum", true},
 		{"ENOSPC", "0", "no space left on device", false},
