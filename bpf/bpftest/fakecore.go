@@ -135,7 +135,10 @@ func (fc *FakeCore) Do(format string, args ...any) string {
 }
 
 // Wait blocks (in fakecore, with a deadline) until the semaphores of the
-// named tracepoints are raised: a tracer has attached to them.
+// named tracepoints are raised: a tracer is attaching to them. The kernel
+// raises a semaphore just before it writes the probe's breakpoint, so a
+// test must also wait for the tracer to report that it has attached before
+// firing.
 func (fc *FakeCore) Wait(names ...string) {
 	fc.t.Helper()
 	if r := fc.Do("wait %s", strings.Join(names, " ")); r != "" {

@@ -148,6 +148,23 @@ func TestExtractEBPFPublishes(t *testing.T) {
 			}
 			cmd, stdout, metricsAddr := startExtract(t, args...)
 			fc.Wait("net:inbound_message", "validation:block_connected")
+			// Semaphores rise just before the breakpoints are written:
+			// wait for the extractor to report every probe attached.
+			scrape := func() []byte {
+				resp, err := http.Get("http://" + metricsAddr + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return body
+			}
+			for deadline := time.Now().Add(10 * time.Second); !bytes.Contains(scrape(), []byte("peertape_ebpf_attached 1\n")); {
+				if time.Now().After(deadline) {
+					t.Fatal("extractor did not report attached within 10s")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 			nc, err := nats.Connect(url)
 			if err != nil {
 				t.Fatal(err)
@@ -192,12 +209,7 @@ func TestExtractEBPFPublishes(t *testing.T) {
 				}
 			}
 
-			resp, err := http.Get("http://" + metricsAddr + "/metrics")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			body := scrape()
 			for _, line := range []string{
 				`peertape_ebpf_events_total{tracepoint="net:inbound_message"} 1`,
 				`peertape_ebpf_events_total{tracepoint="validation:block_connected"} 1`,

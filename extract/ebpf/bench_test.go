@@ -88,6 +88,7 @@ func runLoad(t testing.TB, n, threads int, o Options) loadResult {
 	}()
 	fc.Wait("net:inbound_message")
 	r := &running{reg: reg}
+	r.attachedTo(t, fc.Pid)
 	// Every way a fired message can fail to arrive.
 	lost := func() int64 {
 		var n float64

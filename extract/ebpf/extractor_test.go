@@ -58,6 +58,7 @@ func TestExtractEvents(t *testing.T) {
 			fc := bpftest.Start(t, bin)
 			r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid, Node: "test-node"})
 			fc.Wait(bpftest.Tracepoints...)
+			r.attachedTo(t, fc.Pid)
 
 			connTypes := []struct {
 				s    string
@@ -216,6 +217,7 @@ func TestGroupsDisabled(t *testing.T) {
 	r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid, Node: "test-node",
 		Disable: []string{GroupP2PMessages, GroupConnections, GroupMempool}})
 	fc.Wait("validation:block_connected")
+	r.attachedTo(t, fc.Pid)
 	if got := r.metric(t, "peertape_ebpf_probes_attached"); got != 1 {
 		t.Errorf("probes_attached = %v, want 1", got)
 	}
@@ -258,6 +260,7 @@ func TestFollowRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		fc.Wait("validation:block_connected", "net:inbound_message")
+		r.attachedTo(t, fc.Pid)
 		block(fc, 100+i)
 		fc.Exit()
 		// The stale pid file names a dead process until the next start.
@@ -282,6 +285,7 @@ func TestPIDExit(t *testing.T) {
 	fc := bpftest.Start(t, bin)
 	r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid})
 	fc.Wait("net:inbound_message")
+	r.attachedTo(t, fc.Pid)
 	fc.Exit()
 	select {
 	case err := <-r.done:

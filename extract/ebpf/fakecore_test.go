@@ -128,6 +128,17 @@ func (r *running) metric(t testing.TB, name string, labels ...string) float64 {
 	return 0
 }
 
+// attachedTo waits until the extractor has attached every probe to pid.
+// fakecore's semaphore wait is not enough on its own: the kernel raises a
+// semaphore just before it writes the probe's breakpoint, so a probe fired
+// in between is missed.
+func (r *running) attachedTo(t testing.TB, pid int) {
+	t.Helper()
+	waitFor(t, "the extractor to attach", func() bool {
+		return r.metric(t, "peertape_ebpf_attached") == 1 && int(r.metric(t, "peertape_ebpf_traced_pid")) == pid
+	})
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()

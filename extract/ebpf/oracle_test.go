@@ -25,6 +25,7 @@ func TestBpftraceAgrees(t *testing.T) {
 			fc := bpftest.Start(t, bin)
 			r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid, Node: "test-node"})
 			fc.Wait("net:inbound_message", "validation:block_connected", "mempool:removed")
+			r.attachedTo(t, fc.Pid)
 
 			// bpftrace runs BEGIN once every probe is attached.
 			script := fmt.Sprintf(`BEGIN { printf("ready\n"); }
