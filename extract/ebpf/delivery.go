@@ -211,18 +211,14 @@ func newDropCounter(m *ebpf.Map, x *Extractor) *dropCounter {
 // collect reads the counters; it is called from one goroutine at a time.
 func (c *dropCounter) collect(d *delivery) {
 	now := time.Now()
+	sums, err := c.read()
+	if err != nil {
+		d.warn("drops-lookup", "cannot read BPF drop counters", "error", err)
+		return
+	}
 	var total uint64
 	var parts []string
-	for key := range c.last {
-		var perCPU []uint64
-		if err := c.m.Lookup(uint32(key), &perCPU); err != nil {
-			d.warn("drops-lookup", "cannot read BPF drop counters", "error", err)
-			return
-		}
-		var sum uint64
-		for _, v := range perCPU {
-			sum += v
-		}
+	for key, sum := range sums {
 		delta := sum - c.last[key]
 		if delta == 0 {
 			continue
@@ -239,4 +235,42 @@ func (c *dropCounter) collect(d *delivery) {
 		d.gap(&pb.Gap{StartMs: c.at.UnixMilli(), EndMs: now.UnixMilli(), Reason: "ebpf records lost (" + desc + ")", Dropped: total})
 	}
 	c.at = now
+}
+
+// read returns every counter summed over CPUs: one batch lookup where the
+// kernel has it (5.6+), else one lookup per key.
+func (c *dropCounter) read() ([]uint64, error) {
+	n := len(c.last)
+	sums := make([]uint64, n)
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]uint32, n)
+	vals := make([]uint64, n*ncpu)
+	var cursor ebpf.MapBatchCursor
+	got, err := c.m.BatchLookup(&cursor, keys, vals, nil)
+	if err == nil || errors.Is(err, ebpf.ErrKeyNotExist) {
+		for i := 0; i < got; i++ {
+			if k := int(keys[i]); k < n {
+				for _, v := range vals[i*ncpu : (i+1)*ncpu] {
+					sums[k] += v
+				}
+			}
+		}
+		if got == n {
+			return sums, nil
+		}
+	}
+	for key := range sums {
+		var perCPU []uint64
+		if err := c.m.Lookup(uint32(key), &perCPU); err != nil {
+			return nil, err
+		}
+		sums[key] = 0
+		for _, v := range perCPU {
+			sums[key] += v
+		}
+	}
+	return sums, nil
 }

@@ -358,3 +358,41 @@ func TestOptionErrors(t *testing.T) {
 	}
 	_ = bpf.MaxSpecs
 }
+
+// TestRingFullCounted overflows a small ring buffer on purpose (the
+// reader is not woken and looks only every 300 ms) and checks that every
+// message is accounted for, the overflow as lost_total{reason="ring_full"}
+// and as a gap with the dropped count.
+func TestRingFullCounted(t *testing.T) {
+	bpftest.Require(t)
+	bin := bpftest.Binary(t, "-O2")
+	fc := bpftest.Start(t, bin)
+	const ring = 256 << 10
+	r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid, Node: "test-node",
+		EventsRingSize: ring, WakeupBytes: ring, MaxDelay: 300 * time.Millisecond, PollInterval: 10 * time.Millisecond})
+	fc.Wait("net:inbound_message")
+	r.attachedTo(t, fc.Pid)
+	const n = 5000 // about 2 MB of records for a 256 KiB ring
+	fc.Do("load %d 1 in ping=%s", n, fc.Payload(le64(1)))
+	var delivered int
+	lost := func() int { return int(r.metric(t, "peertape_ebpf_lost_total", "tracepoint", "net:inbound_message", "reason", "ring_full")) }
+	waitFor(t, "every message accounted for", func() bool {
+		for len(r.sink.ch) > 0 {
+			<-r.sink.ch
+			delivered++
+		}
+		return delivered+lost() == n
+	})
+	if lost() == 0 || delivered == 0 {
+		t.Fatalf("delivered %d, lost %d: want both", delivered, lost())
+	}
+	waitFor(t, "a gap for the loss", func() bool {
+		r.sink.mu.Lock()
+		defer r.sink.mu.Unlock()
+		var dropped uint64
+		for _, g := range r.sink.gaps {
+			dropped += g.GetDropped()
+		}
+		return dropped == uint64(lost())
+	})
+}

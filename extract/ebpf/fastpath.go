@@ -1,6 +1,7 @@
 package ebpf
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -9,7 +10,7 @@ import (
 )
 
 // The fast path writes the wire bytes of the most frequent P2P message
-// events (ping, pong, inv, getdata, notfound, feefilter, the flag
+// events (ping, pong, inv, getdata, notfound, feefilter, tx, the flag
 // messages, unknown commands) straight from the payload, without building
 // protobuf structs: at hundreds of thousands of messages a second the
 // generic marshaller is the extractor's largest cost. It produces exactly
@@ -35,6 +36,7 @@ const (
 	fArmPong        = 3
 	fArmInv         = 4
 	fArmGetdata     = 5
+	fArmTx          = 6
 	fArmFeefilter   = 10
 	fArmNotfound    = 14
 	fArmUnknown     = 31
@@ -99,6 +101,8 @@ func fastArm(b []byte, command string, payload []byte) (_ []byte, ok bool) {
 		return protowire.AppendVarint(b, fee), true
 	case "inv", "getdata", "notfound":
 		return fastInv(b, command, payload)
+	case "tx":
+		return fastTx(b, payload)
 	}
 	if num, ok := flagArms[command]; ok {
 		b = protowire.AppendTag(b, num, protowire.VarintType)
@@ -115,6 +119,26 @@ func fastArm(b []byte, command string, payload []byte) (_ []byte, ok bool) {
 	b = protowire.AppendString(b, command)
 	b = protowire.AppendTag(b, fUnknownPayload, protowire.BytesType)
 	return protowire.AppendBytes(b, payload), true
+}
+
+// fastTx appends the Tx arm: Tx{tx: Transaction{txid, wtxid, raw}}.
+func fastTx(b []byte, payload []byte) ([]byte, bool) {
+	r := bytes.NewReader(payload)
+	tx, err := readTx(r, payload)
+	if err != nil || r.Len() != 0 {
+		return b, false
+	}
+	txBody := 2*(1+protowire.SizeBytes(32)) + 1 + protowire.SizeBytes(len(tx.Raw))
+	b = protowire.AppendTag(b, fArmTx, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(txBody)))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(txBody))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendBytes(b, tx.Txid)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendBytes(b, tx.Wtxid)
+	b = protowire.AppendTag(b, 3, protowire.BytesType)
+	return protowire.AppendBytes(b, tx.Raw), true
 }
 
 // invItemSize is the encoded size of one InventoryItem message body.

@@ -133,12 +133,12 @@ func TestFastPathMatches(t *testing.T) {
 			fast[tc.name] = ok
 		}
 	}
-	for _, name := range []string{"ping", "pong", "inv", "getdata", "notfound", "feefilter", "verack", "sendheaders", "wtxidrelay", "unknown"} {
+	for _, name := range []string{"ping", "pong", "inv", "getdata", "notfound", "feefilter", "tx", "verack", "sendheaders", "wtxidrelay", "unknown"} {
 		if !fast[name] {
 			t.Errorf("%s does not take the fast path", name)
 		}
 	}
-	for _, name := range []string{"version", "tx", "block", "addrv2", "oldping", "malformed-tx", "trailing-ping", "emptyaddrv2"} {
+	for _, name := range []string{"version", "block", "addrv2", "oldping", "malformed-tx", "superfluous-witness", "trailing-ping", "emptyaddrv2"} {
 		if fast[name] {
 			t.Errorf("%s took the fast path", name)
 		}
