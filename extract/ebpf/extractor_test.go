@@ -375,7 +375,9 @@ func TestRingFullCounted(t *testing.T) {
 	const n = 5000 // about 2 MB of records for a 256 KiB ring
 	fc.Do("load %d 1 in ping=%s", n, fc.Payload(le64(1)))
 	var delivered int
-	lost := func() int { return int(r.metric(t, "peertape_ebpf_lost_total", "tracepoint", "net:inbound_message", "reason", "ring_full")) }
+	lost := func() int {
+		return int(r.metric(t, "peertape_ebpf_lost_total", "tracepoint", "net:inbound_message", "reason", "ring_full"))
+	}
 	waitFor(t, "every message accounted for", func() bool {
 		for len(r.sink.ch) > 0 {
 			<-r.sink.ch
