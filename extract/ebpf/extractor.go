@@ -315,16 +315,21 @@ func (x *Extractor) Run(ctx context.Context, sink event.Sink) error {
 }
 
 // Check verifies what Run needs before it waits for anything: the
-// privileges and kernel features (a *bpf.MissingError), and a binary with
-// the enabled tracepoints (wrapping usdt.ErrNoProbes or ErrNoTracepoints).
-// The notes are read again at every attach, as the binary may be upgraded
-// between restarts.
+// privileges and kernel features (a *bpf.MissingError), a binary with the
+// enabled tracepoints (wrapping usdt.ErrNoProbes or ErrNoTracepoints) and,
+// with Options.PID, that the pid runs that binary. The notes are read
+// again at every attach, as the binary may be upgraded between restarts.
 func (x *Extractor) Check() error {
 	if err := bpf.Requirements(); err != nil {
 		return err
 	}
-	_, err := x.probes()
-	return err
+	if _, err := x.probes(); err != nil {
+		return err
+	}
+	if x.opts.PID != 0 {
+		return x.checkProcess(x.opts.PID)
+	}
+	return nil
 }
 
 // follow attaches to the node process, waits for it to exit, and with a
