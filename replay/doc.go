@@ -32,10 +32,13 @@
 // A file is opened only when the merge reaches its start time: the index's
 // minimum event time, or for files without an index (.partial,
 // peer-observer archives) the time of the first record, read once by Open
-// and then closed. An open file costs one zstd decoder with its window
+// and then closed. The one file the merge will open next is opened ahead
+// in the background, so that a paced replay does not stall at file
+// boundaries. An open file costs one zstd decoder with its window
 // (about 10 MiB for segments at the default level) and a 256 KiB record
 // buffer. Files of one node follow each other in time, so a replay of one
-// node over 1,000 files holds one or two files open at a time; memory grows
+// node over 1,000 files holds two files open at a time (the current one and
+// the next, opened ahead); memory grows
 // with the number of files whose time ranges overlap (nodes), not with the
 // number or size of files.
 //

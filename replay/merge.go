@@ -62,13 +62,19 @@ type Replay struct {
 	pending []*input // min-heap by (key, ord): files not opened yet
 	open    []*input // min-heap by (head, ord): files with a current record
 	cur     *input   // open[0] after Next returned true; advanced by the next Next
+	pf      *input   // pending file being opened ahead (pending[0]), or nil
+	pfCh    chan prefetched
 	ev      event.Event
 
 	problems int
-	lastErrs []error
-	gaps     []*pb.Gap // discovered, not yet delivered
-	opened   int       // files opened so far (all passes)
-	maxOpen  int       // most files open at once
+	// While Run's reader goroutine merges, problems are queued in deferred
+	// and reported from Run's goroutine, in stream order.
+	deferProblems bool
+	deferred      []error
+	lastErrs      []error
+	gaps          []*pb.Gap // discovered, not yet handed to Run
+	opened        int       // files opened so far (all passes)
+	maxOpen       int       // most files open at once
 
 	// for Progress, written by Run's goroutine
 	prog progress
@@ -275,6 +281,7 @@ func (r *Replay) Span() (first, last int64) {
 
 // reset puts every file back to pending, for the first or a new pass.
 func (r *Replay) reset() {
+	r.dropPrefetch()
 	for _, in := range r.open {
 		in.r.Close()
 		in.r = nil
@@ -311,6 +318,7 @@ func (r *Replay) Next() bool {
 			heapPush(&r.open, in, lessOpen)
 		}
 	}
+	r.prefetch()
 	if len(r.open) == 0 {
 		return false
 	}
@@ -335,6 +343,7 @@ func (r *Replay) Problems() int { return r.problems }
 
 // Close closes every open file. The Replay must not be used afterwards.
 func (r *Replay) Close() error {
+	r.dropPrefetch()
 	var errs []error
 	for _, in := range r.open {
 		if in.r != nil {
@@ -346,19 +355,68 @@ func (r *Replay) Close() error {
 	return errors.Join(errs...)
 }
 
-func (r *Replay) openInput(in *input) bool {
+// prefetched is a file opened ahead, positioned at its first record.
+type prefetched struct {
+	r   *format.Reader
+	ok  bool // r.Next() returned true
+	err error
+}
+
+// openFile opens in with the replay's selection and reads to its first
+// record.
+func (r *Replay) openFile(in *input) prefetched {
 	fr, err := format.Open(in.Path, format.ReadOptions{From: r.from, To: r.to, Filter: r.filter})
 	if err != nil {
+		return prefetched{err: err}
+	}
+	return prefetched{r: fr, ok: fr.Next()}
+}
+
+// prefetch opens the next file the merge will need in the background, so
+// that opening it (allocating a decoder, decompressing up to the first
+// selected record) does not hold up a paced replay at the file boundary.
+// At most one file is opened ahead.
+func (r *Replay) prefetch() {
+	if r.pf != nil || len(r.pending) == 0 {
+		return
+	}
+	in := r.pending[0]
+	ch := make(chan prefetched, 1)
+	r.pf, r.pfCh = in, ch
+	r.maxOpen = max(r.maxOpen, len(r.open)+1)
+	go func() { ch <- r.openFile(in) }()
+}
+
+// dropPrefetch waits for a file opened ahead and closes it.
+func (r *Replay) dropPrefetch() {
+	if r.pf == nil {
+		return
+	}
+	if res := <-r.pfCh; res.r != nil {
+		res.r.Close()
+	}
+	r.pf, r.pfCh = nil, nil
+}
+
+func (r *Replay) openInput(in *input) bool {
+	var res prefetched
+	if r.pf == in {
+		res = <-r.pfCh
+		r.pf, r.pfCh = nil, nil
+	} else {
+		res = r.openFile(in)
+	}
+	if res.err != nil {
 		// The file was readable when probed: it changed or vanished since.
-		r.problem(fmt.Errorf("reopen %s: %w", in.Path, err))
+		r.problem(fmt.Errorf("reopen %s: %w", in.Path, res.err))
 		return false
 	}
-	in.r = fr
+	in.r = res.r
 	r.opened++
 	if in.gapsSeen == 0 {
 		r.takeGaps(in)
 	}
-	if !r.advance(in) {
+	if !r.settle(in, res.ok) {
 		r.closeInput(in)
 		return false
 	}
@@ -367,8 +425,10 @@ func (r *Replay) openInput(in *input) bool {
 }
 
 // advance moves in to its next record and reports whether there is one.
-func (r *Replay) advance(in *input) bool {
-	ok := in.r.Next()
+func (r *Replay) advance(in *input) bool { return r.settle(in, in.r.Next()) }
+
+// settle takes in's reader state after a call to Next that returned ok.
+func (r *Replay) settle(in *input, ok bool) bool {
 	if ok {
 		in.head = in.r.RawEvent().Time
 		if !in.Indexed && in.head > in.End {
@@ -420,6 +480,15 @@ func (r *Replay) problem(err error) {
 	if len(r.lastErrs) < 3 {
 		r.lastErrs = append(r.lastErrs, err)
 	}
+	if r.deferProblems {
+		r.deferred = append(r.deferred, err)
+		return
+	}
+	r.report(err)
+}
+
+// report hands a problem to OnProblem, or logs it.
+func (r *Replay) report(err error) {
 	if r.cfg.onProblem != nil {
 		r.cfg.onProblem(err)
 		return

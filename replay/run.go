@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/peertape/peertape/event"
+	"github.com/peertape/peertape/proto/pb"
 )
 
 // Stats summarises a replay. Durations are wall time unless named
@@ -27,8 +28,12 @@ type Stats struct {
 	// Skipped is the part of it SkipGaps jumped over.
 	EventTime, Skipped time.Duration
 	Wall               time.Duration // from the first event to the end
-	Paused             time.Duration // spent paused (Control)
-	Speed              float64       // requested speed at the end (Max if unpaced)
+	// SendSpan is the wall time from the first event sent to the last:
+	// compare it with (EventTime − Skipped)/Speed to see how well the pace
+	// was kept (Wall also holds reading past the last selected event).
+	SendSpan time.Duration
+	Paused   time.Duration // spent paused (Control)
+	Speed    float64       // requested speed at the end (Max if unpaced)
 	// Achieved is (EventTime − Skipped) / (Wall − Paused): close to Speed
 	// when the replay kept up, lower when the sinks held it back.
 	Achieved float64
@@ -37,7 +42,7 @@ type Stats struct {
 	LagP50, LagP99, LagMax time.Duration
 	Paced                  uint64 // events with a lag measurement
 	Backward               uint64 // records earlier than the running maximum
-	Problems               int    // damaged frames or files skipped
+	Problems               int    // damaged frames or files skipped, since Open
 	Gaps                   int    // recorded outages forwarded to the sink
 	Stopped                bool   // ended early: cancelled or quit
 }
@@ -97,72 +102,35 @@ func (r *Replay) Run(ctx context.Context, sink event.Sink) error {
 	defer p.timer.Stop()
 	r.st = Stats{Files: len(r.inputs), Speed: cfg.speed}
 	st := &r.st
-	gs, _ := sink.(event.GapSink)
 	first, last := r.Span()
 	r.prog.first.Store(first)
 	r.prog.last.Store(last)
-	opened0, problems0 := r.opened, r.problems
+	opened0 := r.opened
+	c := &consumer{r: r, p: p, sink: sink, last: last}
+	c.gapSink, _ = sink.(event.GapSink)
 
-	err := func() error {
-		for pass := 1; cfg.passes == 0 || pass <= cfg.passes; pass++ {
-			if pass > 1 {
-				r.reset()
-				if cfg.onPass != nil {
-					cfg.onPass(pass)
-				}
-				p.newPass()
+	var err error
+	for pass := 1; cfg.passes == 0 || pass <= cfg.passes; pass++ {
+		if pass > 1 {
+			r.reset()
+			if cfg.onPass != nil {
+				cfg.onPass(pass)
 			}
-			st.Passes = pass
-			r.prog.pass.Store(int64(pass))
-			n := 0
-			lastAdv := int64(math.MinInt64)
-			for r.Next() {
-				ev := r.ev
-				if err := p.wait(ctx, ev.Time); err != nil {
-					return err
-				}
-				if len(r.gaps) > 0 {
-					r.deliverGaps(gs, p.maxT, false)
-				}
-				if cfg.onAdvance != nil && ev.Time > lastAdv {
-					cfg.onAdvance(ev.Time)
-					lastAdv = ev.Time
-				}
-				ev.Raw = bytes.Clone(ev.Raw)
-				if err := sink.Consume(ev); err != nil {
-					if errors.Is(err, event.ErrStop) {
-						return errQuit
-					}
-					return fmt.Errorf("sink: %w", err)
-				}
-				n++
-				st.Events++
-				st.Bytes += uint64(len(ev.Raw))
-				r.prog.events.Add(1)
-				if ev.Time >= p.maxT {
-					r.prog.time.Store(p.maxT)
-					if p.maxT > last {
-						last = p.maxT
-						r.prog.last.Store(last)
-					}
-				}
-			}
-			r.deliverGaps(gs, 0, true)
-			if cfg.onAdvance != nil && n > 0 {
-				cfg.onAdvance(p.maxT + 1)
-			}
-			p.endPass()
-			if n == 0 {
-				break // nothing to loop over
-			}
+			p.newPass()
 		}
-		return nil
-	}()
+		st.Passes = pass
+		r.prog.pass.Store(int64(pass))
+		var n int
+		n, err = c.pass(ctx)
+		if err != nil || n == 0 {
+			break // stopped, or nothing to loop over
+		}
+	}
 
 	p.finish(st)
 	st.FilesOpened = r.opened - opened0
 	st.MaxOpen = r.maxOpen
-	st.Problems = r.problems - problems0
+	st.Problems = r.problems
 	if errors.Is(err, errQuit) {
 		st.Stopped = true
 		return nil
@@ -174,22 +142,178 @@ func (r *Replay) Run(ctx context.Context, sink event.Sink) error {
 	return err
 }
 
+// The merge runs ahead of the pacer in its own goroutine and hands over
+// batches of owned events, so that decoding hiccups (opening a file, the
+// first blocks of a frame, a slow disk) are absorbed by up to
+// aheadBatches×batchEvents events instead of delaying paced sends, and so
+// that reading and the sinks can use two cores.
+const (
+	batchEvents  = 256
+	batchBytes   = 1 << 20
+	aheadBatches = 8
+)
+
+// item is one entry of a batch: an event, a recorded outage or a problem
+// found while reading, in stream order.
+type item struct {
+	ev  event.Event
+	gap *pb.Gap
+	err error
+}
+
+// produce runs the merge into out until the end of the pass or stop.
+func (r *Replay) produce(stop <-chan struct{}, out chan<- []item, free chan []item) {
+	defer close(out)
+	var b []item
+	size := 0
+	get := func() {
+		select {
+		case b = <-free:
+		default:
+			b = make([]item, 0, batchEvents+8)
+		}
+		size = 0
+	}
+	send := func() bool {
+		select {
+		case out <- b:
+			get()
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	take := func() {
+		for _, err := range r.deferred {
+			b = append(b, item{err: err})
+		}
+		clear(r.deferred)
+		r.deferred = r.deferred[:0]
+		for _, g := range r.gaps {
+			b = append(b, item{gap: g})
+		}
+		clear(r.gaps)
+		r.gaps = r.gaps[:0]
+	}
+	get()
+	for r.Next() {
+		take()
+		ev := r.ev
+		ev.Raw = bytes.Clone(ev.Raw)
+		b = append(b, item{ev: ev})
+		size += len(ev.Raw)
+		if len(b) >= batchEvents || size >= batchBytes {
+			if !send() {
+				return
+			}
+		}
+	}
+	take()
+	if len(b) > 0 {
+		send()
+	}
+}
+
+// consumer is Run's side of a pass: pacing and delivery.
+type consumer struct {
+	r       *Replay
+	p       *pacer
+	sink    event.Sink
+	gapSink event.GapSink
+	gaps    []*pb.Gap // recorded outages waiting for event time to pass their end
+	last    int64
+}
+
+// pass replays one pass and returns how many events it delivered.
+func (c *consumer) pass(ctx context.Context) (int, error) {
+	r, p, cfg := c.r, c.p, &c.r.cfg
+	stop := make(chan struct{})
+	out := make(chan []item, aheadBatches)
+	free := make(chan []item, aheadBatches+2)
+	done := make(chan struct{})
+	r.deferProblems = true
+	go func() {
+		defer close(done)
+		r.produce(stop, out, free)
+	}()
+	defer func() {
+		close(stop)
+		<-done
+		r.deferProblems = false
+	}()
+
+	n := 0
+	lastAdv := int64(math.MinInt64)
+	for batch := range out {
+		for i := range batch {
+			it := &batch[i]
+			switch {
+			case it.err != nil:
+				r.report(it.err)
+				continue
+			case it.gap != nil:
+				c.gaps = append(c.gaps, it.gap)
+				continue
+			}
+			ev := it.ev
+			if err := p.wait(ctx, ev.Time); err != nil {
+				return n, err
+			}
+			if len(c.gaps) > 0 {
+				c.deliverGaps(p.maxT, false)
+			}
+			if cfg.onAdvance != nil && ev.Time > lastAdv {
+				cfg.onAdvance(ev.Time)
+				lastAdv = ev.Time
+			}
+			if err := c.sink.Consume(ev); err != nil {
+				if errors.Is(err, event.ErrStop) {
+					return n, errQuit
+				}
+				return n, fmt.Errorf("sink: %w", err)
+			}
+			n++
+			r.st.Events++
+			r.st.Bytes += uint64(len(ev.Raw))
+			r.prog.events.Add(1)
+			if ev.Time >= p.maxT {
+				r.prog.time.Store(p.maxT)
+				if p.maxT > c.last {
+					c.last = p.maxT
+					r.prog.last.Store(c.last)
+				}
+			}
+		}
+		clear(batch) // the sinks own the events; drop our references
+		select {
+		case free <- batch[:0]:
+		default:
+		}
+	}
+	c.deliverGaps(0, true)
+	if cfg.onAdvance != nil && n > 0 {
+		cfg.onAdvance(p.maxT + 1)
+	}
+	p.endPass()
+	return n, nil
+}
+
 // deliverGaps forwards the gaps that ended by event time upTo (all of them
-// when final) to gs.
-func (r *Replay) deliverGaps(gs event.GapSink, upTo int64, final bool) {
-	kept := r.gaps[:0]
-	for _, g := range r.gaps {
+// when final) to the sink.
+func (c *consumer) deliverGaps(upTo int64, final bool) {
+	kept := c.gaps[:0]
+	for _, g := range c.gaps {
 		if final || g.GetEndMs() <= upTo {
-			if gs != nil {
-				gs.Gap(g)
-				r.st.Gaps++
+			if c.gapSink != nil {
+				c.gapSink.Gap(g)
+				c.r.st.Gaps++
 			}
 			continue
 		}
 		kept = append(kept, g)
 	}
-	clear(r.gaps[len(kept):])
-	r.gaps = kept
+	clear(c.gaps[len(kept):])
+	c.gaps = kept
 }
 
 // pacer decides when each event is due and waits for it.
@@ -221,6 +345,7 @@ type pacer struct {
 	anchorV    int64
 	anchorWall time.Time
 	wallStart  time.Time
+	lastSend   time.Time
 	paused     bool
 	pauseStart time.Time
 
@@ -229,6 +354,7 @@ type pacer struct {
 	pausedFor     time.Duration
 	backward      uint64
 	lag           lagHist
+	unpacedSends  bool // some events went out unpaced: lastSend is unknown
 	firstEver     int64
 	haveFirst     bool
 }
@@ -254,6 +380,10 @@ func (p *pacer) finish(st *Stats) {
 	}
 	if p.haveFirst {
 		st.Wall = now.Sub(p.wallStart)
+		st.SendSpan = p.lastSend.Sub(p.wallStart)
+		if p.unpacedSends || st.SendSpan < 0 {
+			st.SendSpan = st.Wall
+		}
 		st.First = p.firstEver
 		st.Last = p.maxT
 	}
@@ -279,7 +409,7 @@ func (p *pacer) wait(ctx context.Context, t int64) error {
 		now := p.clock.Now()
 		p.anchorWall = now
 		if !p.haveFirst {
-			p.haveFirst, p.firstEver, p.wallStart = true, t, now
+			p.haveFirst, p.firstEver, p.wallStart, p.lastSend = true, t, now, now
 		}
 	} else if t > p.maxT {
 		d := t - p.maxT
@@ -306,6 +436,7 @@ func (p *pacer) wait(ctx context.Context, t int64) error {
 		if p.paused {
 			if p.ctl.takeStep() {
 				p.vSent = p.v
+				p.lastSend = p.clock.Now()
 				return nil
 			}
 			if p.idle != nil {
@@ -329,6 +460,7 @@ func (p *pacer) wait(ctx context.Context, t int64) error {
 			default:
 			}
 			p.vSent = p.v
+			p.unpacedSends = true
 			return nil
 		}
 		due := p.anchorWall.Add(p.offset(p.v - p.anchorV))
@@ -357,6 +489,7 @@ func (p *pacer) wait(ctx context.Context, t int64) error {
 		p.lag.add(lag)
 		p.prog.lag.Store(int64(lag))
 		p.vSent = p.v
+		p.lastSend = now
 		return nil
 	}
 }
