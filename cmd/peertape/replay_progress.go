@@ -125,7 +125,7 @@ func progressETA(p replay.Progress, rate float64) (time.Duration, bool) {
 	}
 	// events per event-ms so far, times event-ms left, at the current rate
 	perMs := float64(p.Events) / float64(done)
-	return (time.Duration(perMs*float64(left)/rate*float64(time.Second))).Round(time.Second), true
+	return (time.Duration(perMs * float64(left) / rate * float64(time.Second))).Round(time.Second), true
 }
 
 // rateMeter gives events per second over the last few seconds.
