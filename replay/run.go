@@ -161,9 +161,17 @@ type item struct {
 	err error
 }
 
-// produce runs the merge into out until the end of the pass or stop.
-func (r *Replay) produce(stop <-chan struct{}, out chan<- []item, free chan []item) {
-	defer close(out)
+// produce runs the merge into out until the end of the pass or stop. It
+// closes primed once out is full or the pass is read, so the pacer starts
+// its clock with the read-ahead in place.
+func (r *Replay) produce(stop <-chan struct{}, out chan<- []item, free chan []item, primed chan<- struct{}) {
+	sent := 0
+	defer func() {
+		if sent < cap(out) {
+			close(primed)
+		}
+		close(out)
+	}()
 	var b []item
 	size := 0
 	get := func() {
@@ -177,6 +185,9 @@ func (r *Replay) produce(stop <-chan struct{}, out chan<- []item, free chan []it
 	send := func() bool {
 		select {
 		case out <- b:
+			if sent++; sent == cap(out) {
+				close(primed)
+			}
 			get()
 			return true
 		case <-stop:
@@ -231,16 +242,22 @@ func (c *consumer) pass(ctx context.Context) (int, error) {
 	out := make(chan []item, aheadBatches)
 	free := make(chan []item, aheadBatches+2)
 	done := make(chan struct{})
+	primed := make(chan struct{})
 	r.deferProblems = true
 	go func() {
 		defer close(done)
-		r.produce(stop, out, free)
+		r.produce(stop, out, free, primed)
 	}()
 	defer func() {
 		close(stop)
 		<-done
 		r.deferProblems = false
 	}()
+	select {
+	case <-primed:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 
 	n := 0
 	lastAdv := int64(math.MinInt64)

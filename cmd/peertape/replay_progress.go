@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"github.com/peertape/peertape/event"
 	"github.com/peertape/peertape/replay"
@@ -31,14 +34,11 @@ func newReplayProgress(termW, out io.Writer, r *replay.Replay) *replayProgress {
 	if !stderrIsTerminal(termW) {
 		return &replayProgress{}
 	}
-	opts := []mpb.ContainerOption{mpb.WithOutput(out), mpb.WithWidth(100), mpb.WithRefreshRate(200 * time.Millisecond)}
-	if out != termW {
-		opts = append(opts, mpb.ForceTTY())
-	}
-	p := mpb.New(opts...)
+	cw := &termConsole{out: out, fd: int(termW.(*os.File).Fd())}
+	p := mpb.New(mpb.WithConsoleWriter(cw), mpb.WithWidth(100), mpb.WithRefreshRate(200*time.Millisecond))
 	var mu sync.Mutex
 	var line, head string
-	bar := p.New(1, mpb.BarStyle().Lbound("[").Rbound("]"),
+	bar := p.New(0, mpb.BarStyle().Lbound("[").Rbound("]"),
 		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { mu.Lock(); defer mu.Unlock(); return head })),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { mu.Lock(); defer mu.Unlock(); return line })),
 	)
@@ -67,6 +67,30 @@ func newReplayProgress(termW, out io.Writer, r *replay.Replay) *replayProgress {
 		}
 	}()
 	return rp
+}
+
+// termConsole is mpb's console writer for a terminal reached through a
+// wrapper (the raw-mode crlfWriter): frames go to out, the size comes from
+// the terminal's fd. Each flush moves the cursor back up over the lines of
+// the previous frame, so the next one overwrites it.
+type termConsole struct {
+	bytes.Buffer
+	out io.Writer
+	fd  int
+}
+
+func (c *termConsole) IsTerminal() bool { return true }
+
+func (c *termConsole) GetTermSize() (int, int, error) { return term.GetSize(c.fd) }
+
+func (c *termConsole) Flush(lines int) error {
+	if _, err := c.WriteTo(c.out); err != nil {
+		return err
+	}
+	if lines > 0 {
+		fmt.Fprintf(&c.Buffer, "\x1b[%dA\x1b[J", lines)
+	}
+	return nil
 }
 
 // Done removes the bar once the replay ended.
