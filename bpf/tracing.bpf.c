@@ -367,6 +367,21 @@ static __always_inline void fill_hdr(struct rec_hdr *h, __u16 type)
 	h->flags = 0;
 }
 
+// reserve takes size bytes of ring for a record of type, counting a full
+// ring as a drop, and fills the record header (the first member of every
+// record).
+static __always_inline void *reserve(void *ring, __u64 size, __u16 type)
+{
+	struct rec_hdr *h = bpf_ringbuf_reserve(ring, size, 0);
+
+	if (!h) {
+		count_drop(type, DROP_RING_FULL);
+		return 0;
+	}
+	fill_hdr(h, type);
+	return h;
+}
+
 // read_str copies a NUL-terminated user string into dst (size bytes with
 // the NUL) and flags a read error or a truncation.
 static __always_inline void read_str(char *dst, __u32 size, __u64 ptr, __u16 *flags, __u16 trunc)
@@ -411,12 +426,9 @@ static __always_inline int emit_msg(struct pt_regs *ctx, const struct usdt_spec 
 		count_drop(type, DROP_BAD_ARG);
 		return 0;
 	}
-	m = bpf_ringbuf_reserve(ring, sizeof(*m) + cls, 0);
-	if (!m) {
-		count_drop(type, DROP_RING_FULL);
+	m = reserve(ring, sizeof(*m) + cls, type);
+	if (!m)
 		return 0;
-	}
-	fill_hdr(&m->hdr, type);
 	m->peer_id = id;
 	m->msg_size = size;
 	m->class_size = cls;
@@ -493,12 +505,9 @@ static __always_inline int handle_conn(struct pt_regs *ctx, __u16 type)
 		count_drop(type, DROP_BAD_ARG);
 		return 0;
 	}
-	c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
-	if (!c) {
-		count_drop(type, DROP_RING_FULL);
+	c = reserve(&events, sizeof(*c), type);
+	if (!c)
 		return 0;
-	}
-	fill_hdr(&c->hdr, type);
 	c->peer_id = id;
 	c->value = value;
 	c->network = network;
@@ -548,12 +557,9 @@ int handle_net_misbehaving_connection(struct pt_regs *ctx)
 		count_drop(type, DROP_BAD_ARG);
 		return 0;
 	}
-	m = bpf_ringbuf_reserve(&events, sizeof(*m), 0);
-	if (!m) {
-		count_drop(type, DROP_RING_FULL);
+	m = reserve(&events, sizeof(*m), type);
+	if (!m)
 		return 0;
-	}
-	fill_hdr(&m->hdr, type);
 	m->peer_id = id;
 	read_str(m->message, sizeof(m->message), msg, &m->hdr.flags, FLAG_TRUNC_REASON);
 	submit(m, &events);
@@ -578,12 +584,9 @@ int handle_mempool_added(struct pt_regs *ctx)
 		count_drop(type, DROP_BAD_ARG);
 		return 0;
 	}
-	m = bpf_ringbuf_reserve(&events, sizeof(*m), 0);
-	if (!m) {
-		count_drop(type, DROP_RING_FULL);
+	m = reserve(&events, sizeof(*m), type);
+	if (!m)
 		return 0;
-	}
-	fill_hdr(&m->hdr, type);
 	read_hash(m->txid, txid, &m->hdr.flags);
 	m->vsize = vsize;
 	m->_pad = 0;
@@ -608,12 +611,9 @@ int handle_mempool_removed(struct pt_regs *ctx)
 		count_drop(type, DROP_BAD_ARG);
 		return 0;
 	}
-	m = bpf_ringbuf_reserve(&events, sizeof(*m), 0);
-	if (!m) {
-		count_drop(type, DROP_RING_FULL);
+	m = reserve(&events, sizeof(*m), type);
+	if (!m)
 		return 0;
-	}
-	fill_hdr(&m->hdr, type);
 	read_hash(m->txid, txid, &m->hdr.flags);
 	read_str(m->reason, sizeof(m->reason), reason, &m->hdr.flags, FLAG_TRUNC_REASON);
 	m->vsize = vsize;
@@ -646,12 +646,9 @@ int handle_mempool_replaced(struct pt_regs *ctx)
 	// seven arguments and always replace by a transaction.
 	if (usdt_arg(ctx, s, 7, &by_tx))
 		by_tx = 1;
-	m = bpf_ringbuf_reserve(&events, sizeof(*m), 0);
-	if (!m) {
-		count_drop(type, DROP_RING_FULL);
+	m = reserve(&events, sizeof(*m), type);
+	if (!m)
 		return 0;
-	}
-	fill_hdr(&m->hdr, type);
 	read_hash(m->replaced_txid, old_txid, &m->hdr.flags);
 	read_hash(m->replacement_id, new_id, &m->hdr.flags);
 	m->replaced_vsize = old_vsize;
@@ -680,12 +677,9 @@ int handle_mempool_rejected(struct pt_regs *ctx)
 		count_drop(type, DROP_BAD_ARG);
 		return 0;
 	}
-	m = bpf_ringbuf_reserve(&events, sizeof(*m), 0);
-	if (!m) {
-		count_drop(type, DROP_RING_FULL);
+	m = reserve(&events, sizeof(*m), type);
+	if (!m)
 		return 0;
-	}
-	fill_hdr(&m->hdr, type);
 	read_hash(m->txid, txid, &m->hdr.flags);
 	read_str(m->reason, sizeof(m->reason), reason, &m->hdr.flags, FLAG_TRUNC_REASON);
 	submit(m, &events);
@@ -711,12 +705,9 @@ int handle_validation_block_connected(struct pt_regs *ctx)
 		count_drop(type, DROP_BAD_ARG);
 		return 0;
 	}
-	b = bpf_ringbuf_reserve(&events, sizeof(*b), 0);
-	if (!b) {
-		count_drop(type, DROP_RING_FULL);
+	b = reserve(&events, sizeof(*b), type);
+	if (!b)
 		return 0;
-	}
-	fill_hdr(&b->hdr, type);
 	read_hash(b->hash, hash, &b->hdr.flags);
 	b->height = height;
 	b->inputs = inputs;
@@ -741,12 +732,9 @@ int handle_usdt_args(struct pt_regs *ctx)
 
 	if (!s)
 		return 0;
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count_drop(type, DROP_RING_FULL);
+	r = reserve(&events, sizeof(*r), type);
+	if (!r)
 		return 0;
-	}
-	fill_hdr(&r->hdr, type);
 	r->probe_id = s->probe_id;
 	r->nargs = s->nargs;
 	r->failed = 0;

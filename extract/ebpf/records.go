@@ -116,14 +116,14 @@ type recordInfo struct {
 
 // load copies the fixed part of a record into a value of its generated Go
 // type. Copying (rather than casting) keeps alignment right for any input.
-func load[T any](raw []byte) (T, bool) {
+func load[T any](raw []byte) (T, error) {
 	var v T
 	n := int(unsafe.Sizeof(v))
 	if len(raw) < n {
-		return v, false
+		return v, fmt.Errorf("%w: %d bytes, want %d", ErrShortRecord, len(raw), n)
 	}
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&v)), n), raw)
-	return v, true
+	return v, nil
 }
 
 // cstr returns the NUL-terminated string in a C char array.
@@ -175,20 +175,26 @@ type decoded struct {
 }
 
 func decodeRecordPB(raw []byte, timeMs func(bootNs uint64) uint64, scratch *[]byte) (decoded, recordInfo, error) {
-	hdr, ok := load[bpf.TracingRecHdr](raw)
-	if !ok {
-		return decoded{}, recordInfo{}, &RecordError{Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
+	hdr, err := load[bpf.TracingRecHdr](raw)
+	if err != nil {
+		return decoded{}, recordInfo{}, &RecordError{Err: err}
 	}
 	info := recordInfo{Type: hdr.Type, Flags: hdr.Flags}
 	fail := func(err error) (decoded, recordInfo, error) {
 		return decoded{}, info, &RecordError{Type: hdr.Type, Command: info.Command, Err: err}
 	}
+	// A record with unreadable memory would be an event with holes.
+	// (Message records check it below, once their command is known.)
+	isMessage := hdr.Type == recInboundMessage || hdr.Type == recOutboundMessage
+	if !isMessage && hdr.Flags&flagReadError != 0 {
+		return fail(ErrReadFailed)
+	}
 	var e pb.Ebpf
 	switch hdr.Type {
 	case recInboundMessage, recOutboundMessage:
-		m, ok := load[bpf.TracingNetMsg](raw)
-		if !ok {
-			return fail(fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw)))
+		m, err := load[bpf.TracingNetMsg](raw)
+		if err != nil {
+			return fail(err)
 		}
 		info.Command = strs.intern(m.MsgType[:])
 		info.Size = m.MsgSize
@@ -221,12 +227,9 @@ func decodeRecordPB(raw []byte, timeMs func(bootNs uint64) uint64, scratch *[]by
 		return decoded{pb: &pb.Event{Timestamp: proto.Uint64(ts),
 			PeerObserverEvent: &pb.Event_EbpfExtractor{EbpfExtractor: &pb.Ebpf{EbpfEvent: &pb.Ebpf_Message{Message: msg}}}}}, info, nil
 	case recInboundConnection, recOutboundConnection, recClosedConnection, recEvictedConnection:
-		c, ok := load[bpf.TracingNetConn](raw)
-		if !ok {
-			return fail(fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw)))
-		}
-		if hdr.Flags&flagReadError != 0 {
-			return fail(ErrReadFailed)
+		c, err := load[bpf.TracingNetConn](raw)
+		if err != nil {
+			return fail(err)
 		}
 		conn := &pb.Connection{
 			PeerId:   proto.Uint64(uint64(c.PeerId)),
@@ -252,46 +255,34 @@ func decodeRecordPB(raw []byte, timeMs func(bootNs uint64) uint64, scratch *[]by
 		}
 		e.EbpfEvent = &pb.Ebpf_Connection{Connection: ce}
 	case recMisbehaving:
-		m, ok := load[bpf.TracingNetMisbehaving](raw)
-		if !ok {
-			return fail(fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw)))
-		}
-		if hdr.Flags&flagReadError != 0 {
-			return fail(ErrReadFailed)
+		m, err := load[bpf.TracingNetMisbehaving](raw)
+		if err != nil {
+			return fail(err)
 		}
 		e.EbpfEvent = &pb.Ebpf_Connection{Connection: &pb.ConnectionEvent{Event: &pb.ConnectionEvent_Misbehaving{
 			Misbehaving: &pb.MisbehavingConnection{Id: proto.Uint64(uint64(m.PeerId)), Message: proto.String(cstr(m.Message[:]))}}}}
 		info.Kind, info.Event = event.NetConn, "misbehaving"
 	case recMempoolAdded:
-		m, ok := load[bpf.TracingMempoolAdded](raw)
-		if !ok {
-			return fail(fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw)))
-		}
-		if hdr.Flags&flagReadError != 0 {
-			return fail(ErrReadFailed)
+		m, err := load[bpf.TracingMempoolAdded](raw)
+		if err != nil {
+			return fail(err)
 		}
 		e.EbpfEvent = mempool(&pb.MempoolEvent{Event: &pb.MempoolEvent_Added{Added: &pb.Added{
 			Txid: hash(m.Txid[:]), Vsize: proto.Int32(m.Vsize), Fee: proto.Int64(m.Fee)}}})
 		info.Kind, info.Event = event.Mempool, "added"
 	case recMempoolRemoved:
-		m, ok := load[bpf.TracingMempoolRemoved](raw)
-		if !ok {
-			return fail(fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw)))
-		}
-		if hdr.Flags&flagReadError != 0 {
-			return fail(ErrReadFailed)
+		m, err := load[bpf.TracingMempoolRemoved](raw)
+		if err != nil {
+			return fail(err)
 		}
 		e.EbpfEvent = mempool(&pb.MempoolEvent{Event: &pb.MempoolEvent_Removed{Removed: &pb.Removed{
 			Txid: hash(m.Txid[:]), Reason: proto.String(cstr(m.Reason[:])), Vsize: proto.Int32(m.Vsize),
 			Fee: proto.Int64(m.Fee), EntryTime: proto.Uint64(m.EntryTime)}}})
 		info.Kind, info.Event = event.Mempool, "removed"
 	case recMempoolReplaced:
-		m, ok := load[bpf.TracingMempoolReplaced](raw)
-		if !ok {
-			return fail(fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw)))
-		}
-		if hdr.Flags&flagReadError != 0 {
-			return fail(ErrReadFailed)
+		m, err := load[bpf.TracingMempoolReplaced](raw)
+		if err != nil {
+			return fail(err)
 		}
 		e.EbpfEvent = mempool(&pb.MempoolEvent{Event: &pb.MempoolEvent_Replaced{Replaced: &pb.Replaced{
 			ReplacedTxid: hash(m.ReplacedTxid[:]), ReplacedVsize: proto.Int32(m.ReplacedVsize),
@@ -300,23 +291,17 @@ func decodeRecordPB(raw []byte, timeMs func(bootNs uint64) uint64, scratch *[]by
 			ReplacementFee: proto.Int64(m.ReplacementFee), ReplacedByTransaction: proto.Bool(m.ReplacedByTransaction != 0)}}})
 		info.Kind, info.Event = event.Mempool, "replaced"
 	case recMempoolRejected:
-		m, ok := load[bpf.TracingMempoolRejected](raw)
-		if !ok {
-			return fail(fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw)))
-		}
-		if hdr.Flags&flagReadError != 0 {
-			return fail(ErrReadFailed)
+		m, err := load[bpf.TracingMempoolRejected](raw)
+		if err != nil {
+			return fail(err)
 		}
 		e.EbpfEvent = mempool(&pb.MempoolEvent{Event: &pb.MempoolEvent_Rejected{Rejected: &pb.Rejected{
 			Txid: hash(m.Txid[:]), Reason: proto.String(cstr(m.Reason[:]))}}})
 		info.Kind, info.Event = event.Mempool, "rejected"
 	case recBlockConnected:
-		b, ok := load[bpf.TracingBlockConnected](raw)
-		if !ok {
-			return fail(fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw)))
-		}
-		if hdr.Flags&flagReadError != 0 {
-			return fail(ErrReadFailed)
+		b, err := load[bpf.TracingBlockConnected](raw)
+		if err != nil {
+			return fail(err)
 		}
 		e.EbpfEvent = &pb.Ebpf_Validation{Validation: &pb.ValidationEvent{Event: &pb.ValidationEvent_BlockConnected{
 			BlockConnected: &pb.BlockConnected{Hash: hash(b.Hash[:]), Height: proto.Int32(b.Height),
