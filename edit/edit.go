@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/peertape/peertape/event"
@@ -109,6 +110,9 @@ func readSequential(ctx context.Context, files []string, ropts format.ReadOption
 			base += st.Size()
 		}
 		progress(0)
+		// The file's zstd decoder is garbage now; hand it back (see
+		// sink.append).
+		debug.FreeOSMemory()
 	}
 	if err := s.close(); err != nil {
 		return rep, err

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ type Options struct {
 	Out string
 	// Level is the zstd level of the output (default format.DefaultLevel).
 	Level int
+	// FrameSize is the raw size of an output zstd frame (default
+	// format.DefaultFrameSize); memory use grows with it up to the zstd
+	// window.
+	FrameSize int64
 	// Label describes the edit; it goes into the output metadata as the
 	// label "peertape.edit".
 	Label string
@@ -201,6 +206,11 @@ func (s *sink) append(ev event.Event) error {
 		if err := s.finish(n); err != nil {
 			return err
 		}
+		// A finished writer leaves its zstd encoder (tens of MiB of
+		// window and tables) to the collector; without handing that back
+		// now, a split into many segments grows the process by fresh
+		// address space for every encoder before the scavenger catches up.
+		debug.FreeOSMemory()
 	}
 	if n.w == nil {
 		if err := s.start(n, ev.Time); err != nil {
@@ -271,6 +281,7 @@ func (s *sink) start(n *nodeOut, t int64) error {
 	s.names[path] = true
 	w, err := format.Create(path, format.WriterOptions{
 		Level:          s.o.Level,
+		FrameSize:      s.o.FrameSize,
 		FrameAge:       -1, // frames close by size: wall-clock age means nothing offline
 		FlushInterval:  -1,
 		EventTimeFlush: format.DefaultFlushInterval,

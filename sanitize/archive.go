@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -30,6 +31,9 @@ type ArchiveOptions struct {
 	NoLearnSelf bool
 	// Level is the zstd level of the output (default format.DefaultLevel).
 	Level int
+	// FrameSize is the raw size of an output zstd frame (default
+	// format.DefaultFrameSize).
+	FrameSize int64
 	// Progress, when set, is called now and then with the input bytes
 	// read so far and in total (the first pass counts as reading every
 	// input once more).
@@ -153,6 +157,10 @@ func Archive(ctx context.Context, key Key, inputs []string, outDir string, o Arc
 			rep.Stats = s.Stats()
 			return rep, err
 		}
+		// The file's zstd decoder and encoder (tens of MiB) are garbage
+		// now: hand them back before the next file allocates its own, so
+		// that a long directory does not grow the process.
+		debug.FreeOSMemory()
 	}
 	rep.Stats = s.Stats()
 	if st := rep.Stats; st.UnknownFieldEvents > 0 && !o.DropUnknownFields {
@@ -262,6 +270,7 @@ func (s *Sanitizer) archiveFile(ctx context.Context, path, outDir string, used m
 	fr.Output = out
 	w, err := format.Create(out, format.WriterOptions{
 		Level:          o.Level,
+		FrameSize:      o.FrameSize,
 		FrameAge:       -1, // frames close by size: wall-clock age means nothing offline
 		FlushInterval:  -1,
 		EventTimeFlush: format.DefaultFlushInterval,

@@ -15,15 +15,24 @@ import (
 
 // editFlags are the output flags shared by filter, merge and split.
 type editFlags struct {
-	out    string
-	level  int
-	asJSON bool
+	out       string
+	level     int
+	frameSize byteSize
+	asJSON    bool
 }
 
 func (f *editFlags) add(cmd *cobra.Command, outHelp string) {
 	cmd.Flags().StringVarP(&f.out, "output", "o", "", outHelp)
 	cmd.Flags().IntVar(&f.level, "level", format.DefaultLevel, "zstd compression level 1..22")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print a JSON report")
+	addFrameSizeFlag(cmd, &f.frameSize)
+}
+
+// addFrameSizeFlag adds the advanced --frame-size flag, as record has it.
+func addFrameSizeFlag(cmd *cobra.Command, v *byteSize) {
+	*v = format.DefaultFrameSize
+	cmd.Flags().Var(v, "frame-size", "raw bytes per zstd frame of the output (advanced)")
+	cmd.Flags().MarkHidden("frame-size")
 }
 
 // options returns the edit options; label describes the edit in the
@@ -49,7 +58,7 @@ func (f *editFlags) options(cmd *cobra.Command, label string, bytes bool) (edit.
 			}
 		}
 	}
-	return edit.Options{Out: f.out, Level: f.level, Label: label, Progress: bar}, done, nil
+	return edit.Options{Out: f.out, Level: f.level, FrameSize: int64(f.frameSize), Label: label, Progress: bar}, done, nil
 }
 
 // report prints what an edit did; damage in the inputs makes exit code 1

@@ -39,6 +39,7 @@ type sanitizeFlags struct {
 	keepPublicData, scrubPorts      bool
 	learnSelf, check, asJSON        bool
 	level                           int
+	frameSize                       byteSize
 }
 
 func (f *sanitizeFlags) options() (sanitize.ArchiveOptions, error) {
@@ -53,6 +54,7 @@ func (f *sanitizeFlags) options() (sanitize.ArchiveOptions, error) {
 		ToolVersion: "peertape " + version,
 		NoLearnSelf: !f.learnSelf,
 		Level:       f.level,
+		FrameSize:   int64(f.frameSize),
 	}
 	if len(f.dropKinds) > 0 {
 		dk, err := event.NewFilter(f.dropKinds, nil)
@@ -183,6 +185,7 @@ exits 1 when there is one, 0 when clean.`,
 	fl.BoolVar(&f.check, "check", false, "check sanitized archives (the arguments) for addresses of --original")
 	fl.StringSliceVar(&f.original, "original", nil, "with --check: the archives that were sanitized")
 	fl.StringVar(&f.newKey, "new-key", "", "write a fresh random key to this file (mode 0600) and exit")
+	addFrameSizeFlag(cmd, &f.frameSize)
 	rootCmd.AddCommand(cmd)
 }
 
