@@ -23,6 +23,7 @@ type MissingError struct {
 	Err  error  // underlying cause, if any
 }
 
+// Error names the requirement, how to meet it, and the cause.
 func (e *MissingError) Error() string {
 	s := "missing requirement: " + e.What
 	if e.Hint != "" {
@@ -34,6 +35,7 @@ func (e *MissingError) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying cause.
 func (e *MissingError) Unwrap() error { return e.Err }
 
 // Linux capability numbers.

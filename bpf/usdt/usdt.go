@@ -229,6 +229,7 @@ const (
 	ArgMem                      // the argument is in memory at Base + Index*Scale + Value
 )
 
+// String names the kind: const, reg or mem.
 func (k ArgKind) String() string {
 	switch k {
 	case ArgConst:

@@ -89,6 +89,7 @@ type RecordError struct {
 	Err     error
 }
 
+// Error names the tracepoint (and command) and what was wrong.
 func (e *RecordError) Error() string {
 	s := "record " + recTypeName(e.Type)
 	if e.Command != "" {
@@ -97,6 +98,7 @@ func (e *RecordError) Error() string {
 	return s + ": " + e.Err.Error()
 }
 
+// Unwrap returns the cause, one of the Err* values above.
 func (e *RecordError) Unwrap() error { return e.Err }
 
 // recordInfo describes a decoded record beyond its event.
