@@ -27,7 +27,7 @@ type ebpfFlags struct {
 func bindEBPFFlags(fs *pflag.FlagSet) *ebpfFlags {
 	f := &ebpfFlags{maxDelay: seconds(ebpf.DefaultMaxDelay), wakeup: ebpf.DefaultWakeupBytes,
 		eventsRing: bpf.DefaultEventsRingSize, bigRing: bpf.DefaultBigRingSize}
-	fs.StringVar(&f.bitcoindPath, "bitcoind-path", "", "bitcoind binary to read USDT probes from (required)")
+	fs.StringVar(&f.bitcoindPath, "bitcoind-path", "", "bitcoind binary to read USDT probes from")
 	fs.IntVar(&f.pid, "pid", 0, "pid of the running bitcoind (the extractor stops when it exits)")
 	fs.StringVar(&f.pidFile, "pid-file", "", "bitcoind's -pid file; the extractor waits for the node and follows restarts")
 	fs.BoolVar(&f.noP2PMsg, "no-p2pmsg-tracepoints", false, "do not trace net:inbound_message / net:outbound_message")
