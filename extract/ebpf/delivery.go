@@ -54,7 +54,7 @@ func (d *delivery) read(rd *ringbuf.Reader) {
 			return
 		}
 		if d.failed.Load() {
-			continue // keep draining so the probes do not block on a full ring
+			continue // drain until Run stops the readers; nothing more is delivered
 		}
 		d.handle(rec.RawSample, &scratch)
 	}
