@@ -55,7 +55,7 @@ type Output struct {
 // Report says what an edit did.
 type Report struct {
 	Files    int      `json:"files"`          // input files
-	Read     uint64   `json:"events_read"`    // records read (after index-level selection)
+	Read     uint64   `json:"events_read"`    // records read that passed the time range and kinds (Filter), or all records read
 	Written  uint64   `json:"events_written"` // records written
 	Outputs  []Output `json:"outputs"`
 	Problems []string `json:"problems,omitempty"` // damage found in the inputs

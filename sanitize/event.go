@@ -77,23 +77,23 @@ func (o Options) Flags() []string {
 
 // Stats counts what a Sanitizer did.
 type Stats struct {
-	Events            uint64 // events given to Event
-	Dropped           uint64 // events dropped by DropKinds
-	Addresses         uint64 // addresses replaced (structured and in text)
-	PayloadsRewritten uint64 // addr/addrv2/version payloads rewritten in place
-	PayloadsDropped   uint64 // unknown payloads emptied
+	Events            uint64 `json:"events"`             // events given to Event
+	Dropped           uint64 `json:"dropped"`            // events dropped by DropKinds
+	Addresses         uint64 `json:"addresses"`          // addresses replaced (structured and in text)
+	PayloadsRewritten uint64 `json:"payloads_rewritten"` // addr/addrv2/version payloads rewritten in place
+	PayloadsDropped   uint64 `json:"payloads_dropped"`   // unknown payloads emptied
 	// UnknownFields counts protobuf fields this build does not know (and
 	// closed-enum values it does not define), copied unchanged or, with
 	// DropUnknownFields, removed; UnknownFieldEvents the events holding
 	// them.
-	UnknownFields      uint64
-	UnknownFieldEvents uint64
+	UnknownFields      uint64 `json:"unknown_fields"`
+	UnknownFieldEvents uint64 `json:"unknown_field_events"`
 	// UnknownKindDropped counts events of unknown kind dropped by
 	// DropUnknownFields.
-	UnknownKindDropped uint64
+	UnknownKindDropped uint64 `json:"unknown_kind_dropped"`
 	// FastPath counts events rewritten on their wire bytes (see fast.go)
 	// rather than decoded and re-encoded.
-	FastPath uint64
+	FastPath uint64 `json:"fast_path"`
 }
 
 // Sanitizer rewrites events. It is not safe for concurrent use; two

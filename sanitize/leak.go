@@ -160,17 +160,54 @@ func (s *AddressSet) Add(ev event.Event) error {
 				s.bin = nil
 			}
 		case f.msg == "ebpf_extractor.message.Unknown" && f.name == "payload":
-			s.AddText(string(f.bytes))
+			s.addBytesText(f.bytes)
 			if cmd := f.parent.Get(f.parent.Descriptor().Fields().ByName("command")).String(); addressCommands[cmd] {
 				_, _ = walkPayload(cmd, f.bytes, collector{s}) // what parsed before an error is collected
 			}
 		case f.msg == "bitcoin_primitives.Transaction" && f.name == "raw":
 			// Public data; its text is not the node's secret.
 		default:
-			s.AddText(string(f.bytes))
+			s.addBytesText(f.bytes)
 		}
 	})
 	return nil
+}
+
+// minBytesIPv6Text is the shortest IPv6 text form counted inside bytes
+// fields. Hashes and other random bytes hold short forms like "f::" or
+// "8::1" by chance (three bytes suffice); an address hidden in a payload
+// is written out ("2001:db8::1"). Strings are scanned without the limit.
+const minBytesIPv6Text = 8
+
+// bytesText scans bytes as text, leaving out IPv6 forms too short to be
+// told from chance.
+func bytesText(b []byte, fn func(t string, tok token)) {
+	t := string(b)
+	scanText(t, func(tok token) {
+		if tok.kind == tokIP && tok.ip.Is6() && !tok.ip.Is4In6() && tok.end-tok.start < minBytesIPv6Text {
+			return
+		}
+		fn(t, tok)
+	})
+}
+
+func (s *AddressSet) addBytesText(b []byte) {
+	bytesText(b, func(t string, tok token) {
+		if tok.kind == tokIP {
+			s.AddIP(tok.ip)
+		} else {
+			s.addName(nameID(tok.kind, t[tok.start:tok.end]))
+		}
+	})
+}
+
+// bytesTextHits is textHits for bytes fields (see minBytesIPv6Text).
+func (s *AddressSet) bytesTextHits(b []byte) []string {
+	var out []string
+	bytesText(b, func(t string, tok token) {
+		out = append(out, s.tokenHits(t, tok)...)
+	})
+	return out
 }
 
 // AddMessage collects the addresses in the string and bytes fields of
@@ -238,6 +275,66 @@ func (c collector) text(t string) string      { c.s.AddText(t); return t }
 
 var _ visitor = collector{}
 
+// checker is the payload visitor that looks every address up in the set.
+type checker struct {
+	s    *AddressSet
+	hits []string
+}
+
+func (c *checker) ip16(b [16]byte) [16]byte {
+	c.hits = append(c.hits, c.s.ipHits(netip.AddrFrom16(b))...)
+	return b
+}
+
+func (c *checker) addrV2(netID uint8, b []byte) []byte {
+	var id string
+	switch {
+	case netID == 1 && len(b) == 4:
+		c.hits = append(c.hits, c.s.ipHits(netip.AddrFrom4([4]byte(b)))...)
+		return b
+	case (netID == 2 || netID == 6) && len(b) == 16:
+		c.hits = append(c.hits, c.s.ipHits(netip.AddrFrom16([16]byte(b)))...)
+		return b
+	case netID == 3 && len(b) == 10:
+		id = "t2" + string(b)
+	case (netID == 4 || netID == 5) && len(b) == 32:
+		id = map[uint8]string{4: "t3", 5: "i"}[netID] + string(b)
+	default:
+		if _, ok := c.s.raw[string(b)]; ok {
+			c.hits = append(c.hits, "unknown:"+hex.EncodeToString(b))
+		}
+		return b
+	}
+	if _, ok := c.s.names[id]; ok {
+		c.hits = append(c.hits, nameText(id))
+	}
+	return b
+}
+
+func (c *checker) port(p uint16) uint16      { return p }
+func (c *checker) unixSeconds(t int64) int64 { return t }
+func (c *checker) text(t string) string {
+	c.hits = append(c.hits, c.s.textHits(t)...)
+	return t
+}
+
+// ipHits returns ip if it was collected (OnionCat as its Tor v2 name).
+func (s *AddressSet) ipHits(ip netip.Addr) []string {
+	ip = ip.Unmap()
+	if b := ip.As16(); ip.Is6() && isOnionCat(b) {
+		if _, ok := s.names["t2"+string(b[6:])]; ok {
+			return []string{nameText("t2" + string(b[6:]))}
+		}
+		return nil
+	}
+	if _, ok := s.ips[ip]; ok {
+		return []string{ip.String()}
+	}
+	return nil
+}
+
+var _ visitor = (*checker)(nil)
+
 // Leak is one original address found in sanitized output.
 type Leak struct {
 	Event   uint64 // ordinal of the event in the sanitized stream
@@ -279,11 +376,25 @@ func (s *AddressSet) Check(ordinal uint64, ev event.Event) ([]Leak, error) {
 			}
 			return
 		}
-		for _, a := range s.textHits(string(f.bytes)) {
+		for _, a := range s.bytesTextHits(f.bytes) {
 			add(f.path.String(), a, "text")
 		}
-		rawField := f.unknown || (f.msg == "ebpf_extractor.message.Unknown" && f.name == "payload") ||
-			(f.msg == "bitcoin_primitives.UnknownAddress" && f.name == "address")
+		payload := f.msg == "ebpf_extractor.message.Unknown" && f.name == "payload"
+		if payload {
+			// A payload that parses as addr, addrv2 or version is checked
+			// address by address: a sliding window over its pseudonyms
+			// would match some 4-byte IPv4 by chance on a large archive.
+			if cmd := f.parent.Get(f.parent.Descriptor().Fields().ByName("command")).String(); addressCommands[cmd] {
+				c := &checker{s: s}
+				if _, err := walkPayload(cmd, f.bytes, c); err == nil {
+					for _, a := range c.hits {
+						add(f.path.String(), a, "binary")
+					}
+					return
+				}
+			}
+		}
+		rawField := f.unknown || payload || (f.msg == "bitcoin_primitives.UnknownAddress" && f.name == "address")
 		for _, a := range s.bin.hits(f.bytes, rawField) {
 			add(f.path.String(), a, "binary")
 		}
@@ -294,23 +405,30 @@ func (s *AddressSet) Check(ordinal uint64, ev event.Event) ([]Leak, error) {
 func (s *AddressSet) textHits(t string) []string {
 	var out []string
 	scanText(t, func(tok token) {
-		if tok.kind == tokIP {
-			ip := tok.ip.Unmap().WithZone("")
-			if _, ok := s.ips[ip]; ok {
-				out = append(out, ip.String())
-			} else if b := ip.As16(); ip.Is6() && isOnionCat(b) {
-				if _, ok := s.names["t2"+string(b[6:])]; ok {
-					out = append(out, nameText("t2"+string(b[6:])))
-				}
-			}
-			return
-		}
-		id := nameID(tok.kind, t[tok.start:tok.end])
-		if _, ok := s.names[id]; ok {
-			out = append(out, nameText(id))
-		}
+		out = append(out, s.tokenHits(t, tok)...)
 	})
 	return out
+}
+
+// tokenHits returns the collected address tok (found in t) is, if any.
+func (s *AddressSet) tokenHits(t string, tok token) []string {
+	if tok.kind == tokIP {
+		ip := tok.ip.Unmap().WithZone("")
+		if _, ok := s.ips[ip]; ok {
+			return []string{ip.String()}
+		}
+		if b := ip.As16(); ip.Is6() && isOnionCat(b) {
+			if _, ok := s.names["t2"+string(b[6:])]; ok {
+				return []string{nameText("t2" + string(b[6:]))}
+			}
+		}
+		return nil
+	}
+	id := nameID(tok.kind, t[tok.start:tok.end])
+	if _, ok := s.names[id]; ok {
+		return []string{nameText(id)}
+	}
+	return nil
 }
 
 // binaryIndex finds binary forms of the collected addresses in bytes.
