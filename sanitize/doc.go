@@ -56,6 +56,17 @@
 // (see fast.go); the result decodes to exactly what the full rewrite
 // gives, and every other field keeps its bytes.
 //
+// # Archives
+//
+// Archive sanitizes whole archives (segments, directories, .partial files,
+// peer-observer archives) into complete segments, one per input file,
+// streaming: a first pass learns the node's own addresses from every
+// getnetworkinfo poll, then every event, the metadata (Sanitizer.Meta) and
+// the gaps (Sanitizer.Gap) are rewritten. CheckArchive is the leak scan
+// behind `peertape sanitize --check`: it collects every address of the
+// originals (AddressSet) and reports each one found in the sanitized
+// files, with file, event ordinal and field path.
+//
 // # Time shift
 //
 // With a time shift, these absolute times move by the same offset:
