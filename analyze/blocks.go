@@ -103,7 +103,7 @@ func (b *blockAnalyzer) log(c *evctx, l *pb.Log) {
 const reconstructedPrefix = "Successfully reconstructed block "
 
 type reconstructed struct {
-	hash                                string
+	hash                                 string
 	prefilled, mempool, extra, requested uint64
 }
 

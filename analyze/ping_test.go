@@ -16,7 +16,7 @@ func TestPingResponse(t *testing.T) {
 	feed(t, e,
 		ping(t, T0, pIn, true, 7),
 		ping(t, T0+10, pOut, true, 9),
-		pong(t, T0+250, pIn, false, 7),  // 250 ms on an inbound peer
+		pong(t, T0+250, pIn, false, 7),   // 250 ms on an inbound peer
 		pong(t, T0+3010, pOut, false, 9), // 3 s on an outbound peer
 		// The node pinging a peer and the peer's pong: not the backlog.
 		ping(t, T0+4000, pIn, false, 11),

@@ -27,44 +27,44 @@ type upstream struct {
 	runtimeStart prometheus.Gauge
 
 	// P2P messages
-	msgCount, msgBytes       *prometheus.CounterVec
-	msgCache                 map[msgKey]counterPair
-	llCount, llBytes         *prometheus.CounterVec
-	llCache                  map[msgKey]counterPair
-	addrAddresses            [2]*prometheus.HistogramVec // by message: addr, addrv2
-	addrOffsetVec            [2]*prometheus.HistogramVec
-	addrServiceBitsVec       [2]*prometheus.HistogramVec
-	addrOffset               [2][2][2]prometheus.Observer // [message][direction][past, future], created on first use
-	addrServiceBits          [2][2]prometheus.Observer
-	addrServices             [2]*prometheus.CounterVec
-	servicesCache            map[servicesKey]prometheus.Counter
-	selfAnn, subnetAnn       *prometheus.CounterVec
-	addrv2Empty              *prometheus.CounterVec
-	pingValue                *prometheus.CounterVec
-	invEntries               *prometheus.CounterVec
-	invEntriesCache          [2][numInvTypes]prometheus.Counter
-	invHistVec               *prometheus.HistogramVec
-	invHomoVec, invHeteroVec *prometheus.CounterVec
-	invHist                  [2]prometheus.Observer // created on first use, like upstream's
-	invHomo, invHetero       [2]prometheus.Counter
-	invLarge                 prometheus.Counter
-	oldpingSubnet            *prometheus.CounterVec
-	versionUA                *prometheus.CounterVec
-	privateBroadcast         prometheus.Counter
-	feefilterFeerate         *prometheus.CounterVec
-	rejectMessage            *prometheus.CounterVec
+	msgCount, msgBytes        *prometheus.CounterVec
+	msgCache                  map[msgKey]counterPair
+	llCount, llBytes          *prometheus.CounterVec
+	llCache                   map[msgKey]counterPair
+	addrAddresses             [2]*prometheus.HistogramVec // by message: addr, addrv2
+	addrOffsetVec             [2]*prometheus.HistogramVec
+	addrServiceBitsVec        [2]*prometheus.HistogramVec
+	addrOffset                [2][2][2]prometheus.Observer // [message][direction][past, future], created on first use
+	addrServiceBits           [2][2]prometheus.Observer
+	addrServices              [2]*prometheus.CounterVec
+	servicesCache             map[servicesKey]prometheus.Counter
+	selfAnn, subnetAnn        *prometheus.CounterVec
+	addrv2Empty               *prometheus.CounterVec
+	pingValue                 *prometheus.CounterVec
+	invEntries                *prometheus.CounterVec
+	invEntriesCache           [2][numInvTypes]prometheus.Counter
+	invHistVec                *prometheus.HistogramVec
+	invHomoVec, invHeteroVec  *prometheus.CounterVec
+	invHist                   [2]prometheus.Observer // created on first use, like upstream's
+	invHomo, invHetero        [2]prometheus.Counter
+	invLarge                  prometheus.Counter
+	oldpingSubnet             *prometheus.CounterVec
+	versionUA                 *prometheus.CounterVec
+	privateBroadcast          prometheus.Counter
+	feefilterFeerate          *prometheus.CounterVec
+	rejectMessage             *prometheus.CounterVec
 	connInbound, connOutbound prometheus.Counter
-	connClosed, connEvicted  prometheus.Counter
-	connClosedAge            prometheus.Counter
-	connInboundNet           *prometheus.CounterVec
-	connOutboundNet          *prometheus.CounterVec
-	connClosedNet            *prometheus.CounterVec
-	connInboundCurrent       prometheus.Gauge
-	connOutboundCurrent      prometheus.Gauge
-	connGmax, connMonero     prometheus.Counter
-	connLinkingLion, connTor prometheus.Counter
-	connMisbehaving          *prometheus.CounterVec
-	connMisbehavingReason    *prometheus.CounterVec
+	connClosed, connEvicted   prometheus.Counter
+	connClosedAge             prometheus.Counter
+	connInboundNet            *prometheus.CounterVec
+	connOutboundNet           *prometheus.CounterVec
+	connClosedNet             *prometheus.CounterVec
+	connInboundCurrent        prometheus.Gauge
+	connOutboundCurrent       prometheus.Gauge
+	connGmax, connMonero      prometheus.Counter
+	connLinkingLion, connTor  prometheus.Counter
+	connMisbehaving           *prometheus.CounterVec
+	connMisbehavingReason     *prometheus.CounterVec
 
 	// addrman (ebpf, removed upstream in 2026)
 	addrmanNewInsert   *prometheus.CounterVec

@@ -33,7 +33,7 @@ type rpcMetrics struct {
 	mpLoaded, mpCount, mpFees, mpVbyte, mpUsage, mpMax prometheus.Gauge
 	mpMinFee, mpMinRelay, mpIncremental                prometheus.Gauge
 
-	uptime, netRecv, netSent prometheus.Gauge
+	uptime, netRecv, netSent                                            prometheus.Gauge
 	memUsed, memFree, memTotal, memLocked, memChunksUsed, memChunksFree prometheus.Gauge
 
 	addrmanInfo *prometheus.GaugeVec
@@ -48,17 +48,17 @@ type rpcMetrics struct {
 
 	// getblockchaininfo
 	bcBlocks, bcHeaders, bcDifficulty, bcProgress, bcIBD, bcSize prometheus.Gauge
-	bcPruned, bcPruneHeight, bcPruneTarget, bcWarnings            prometheus.Gauge
+	bcPruned, bcPruneHeight, bcPruneTarget, bcWarnings           prometheus.Gauge
 
 	// getorphantxs
 	orCount, orBytes, orVsize, orWeight, orFromMean, orFromMin, orFromMax prometheus.Gauge
-	orAddedBytes, orAddedCount, orRemovedBytes, orRemovedCount             prometheus.Counter
+	orAddedBytes, orAddedCount, orRemovedBytes, orRemovedCount            prometheus.Counter
 
 	// getrawaddrman
-	ramPorts, ramServiceBits, ramServices                                   *prometheus.GaugeVec
-	ramDistinctASNs, ramDistinctSources, ramDistinctSourceASN               *prometheus.GaugeVec
-	ramAdded, ramReplaced, ramChangedServices, ramChangedTimestamps         *prometheus.CounterVec
-	estimateSmartFee                                                        *prometheus.GaugeVec
+	ramPorts, ramServiceBits, ramServices                           *prometheus.GaugeVec
+	ramDistinctASNs, ramDistinctSources, ramDistinctSourceASN       *prometheus.GaugeVec
+	ramAdded, ramReplaced, ramChangedServices, ramChangedTimestamps *prometheus.CounterVec
+	estimateSmartFee                                                *prometheus.GaugeVec
 }
 
 func newRPCMetrics(f promauto.Factory) rpcMetrics {

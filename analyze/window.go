@@ -105,7 +105,7 @@ type collectorFunc struct {
 }
 
 func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c collectorFunc) Collect(ch chan<- prometheus.Metric)  { c.collect(ch) }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 // quantile returns the q-quantile of sorted values (nearest rank with
 // linear interpolation between the two neighbours), 0 for none.
