@@ -224,7 +224,9 @@ type closing struct {
 
 // New prepares a recorder on o.Dir: it takes the directory lock, removes
 // temporaries of interrupted compactions, recovers leftover .partial
-// segments, checks the free space and opens the first segment.
+// segments and checks the free space. The first segment is opened by Run
+// (or the first Consume), so a start that fails after New leaves no empty
+// segment behind.
 func New(o Options) (*Recorder, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
@@ -279,13 +281,6 @@ func New(o Options) (*Recorder, error) {
 		return nil, err
 	}
 	r.mal = newMalformedFile(filepath.Join(o.Dir, "malformed.jsonl"), o.MalformedMaxBytes, r.log)
-
-	r.mu.Lock()
-	err = r.openSegment()
-	r.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
 	r.compactCtx, r.stopCompac = context.WithCancel(context.Background())
 	go r.closeLoop()
 	if o.Compact != nil {
@@ -293,7 +288,7 @@ func New(o Options) (*Recorder, error) {
 		go r.compactLoop()
 	}
 	go r.housekeeping()
-	r.log.Info("recorder started", "node", o.Node, "source", o.Source, "segment", r.seg.name, "filter", o.Filter.String(),
+	r.log.Info("recorder started", "node", o.Node, "source", o.Source, "next_segment", format.SegmentName(o.Node, o.Now(), r.seq), "filter", o.Filter.String(),
 		"low_data", o.LowData, "max_segment_size", o.MaxSegmentSize, "max_segment_age", o.MaxSegmentAge,
 		"retain_size", o.RetainSize, "retain_age", o.RetainAge, "flush_interval", o.FlushInterval, "fsync", o.Fsync.String(),
 		"compact", o.Compact != nil, "run_id", o.RunID)
@@ -337,6 +332,17 @@ func (r *Recorder) meta() *pb.SegmentMeta {
 		m.Filter = &pb.Filter{Only: r.o.Filter.Only(), Exclude: r.o.Filter.Exclude()}
 	}
 	return m
+}
+
+// ensureSegment opens a segment if none is active; r.mu is held.
+func (r *Recorder) ensureSegment() error {
+	if r.w != nil || r.closed {
+		return nil
+	}
+	if err := r.openSegment(); err != nil {
+		return r.fail(err)
+	}
+	return nil
 }
 
 // openSegment starts the next segment; r.mu is held.
@@ -426,6 +432,9 @@ func (r *Recorder) Consume(ev event.Event) error {
 	if !r.o.Filter.Match(ev) {
 		r.m.filtered.Inc()
 		return nil
+	}
+	if err := r.ensureSegment(); err != nil {
+		return err
 	}
 	if r.o.LowData {
 		stripped, changed, err := event.StripLowData(ev)
@@ -530,6 +539,7 @@ func (r *Recorder) Gap(g *pb.Gap) {
 	defer r.mu.Unlock()
 	r.m.gaps.Inc()
 	r.m.gapDropped.Add(float64(g.Dropped))
+	r.ensureSegment()
 	if r.w == nil || r.closed {
 		r.log.Warn("gap reported after the last segment was finished; not recorded", "reason", g.Reason,
 			"start", time.UnixMilli(g.StartMs).UTC(), "end", time.UnixMilli(g.EndMs).UTC(), "dropped", g.Dropped)
@@ -580,6 +590,12 @@ func (r *Recorder) Malformed(subject string, data []byte) {
 func (r *Recorder) Run(ctx context.Context, sources ...event.Source) error {
 	if len(sources) == 0 {
 		return errors.New("record: no sources")
+	}
+	r.mu.Lock()
+	err := r.ensureSegment()
+	r.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	srcCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

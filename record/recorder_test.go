@@ -257,16 +257,17 @@ func TestRetentionByAge(t *testing.T) {
 	}
 	// Now 13:00: the 10:30 segment ended at 11:00, two hours ago; the
 	// 11:00 one ended at 12:00, one hour ago.
-	first := filepath.Join(r.o.Dir, "n1-20260407T103000Z-000000.seg.zst")
 	waitFor(t, "the oldest segment to be deleted", func() bool {
-		_, err := os.Stat(first)
-		return os.IsNotExist(err)
+		return metric(t, reg, "peertape_record_retention_deleted_segments_total", "reason", "age") >= 1
 	})
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if got := metric(t, reg, "peertape_record_retention_deleted_segments_total", "reason", "age"); got != 1 {
 		t.Fatalf("deleted by age: %v, want 1\n%s", got, dump(t, r.o.Dir))
+	}
+	if _, err := os.Stat(filepath.Join(r.o.Dir, "n1-20260407T103000Z-000000.seg.zst")); !os.IsNotExist(err) {
+		t.Fatalf("the 10:30 segment was not the one deleted:\n%s", dump(t, r.o.Dir))
 	}
 	sameEvents(t, readDir(t, r.o.Dir), evs[10:])
 }
@@ -427,6 +428,12 @@ func TestRecoversPartialAtStart(t *testing.T) {
 	}
 	if got := metric(t, reg, "peertape_record_recovered_segments_total", "result", "ok"); got != 1 {
 		t.Errorf("recovered_segments_total = %v", got)
+	}
+	if r.Stats().Segment != "" {
+		t.Fatal("a segment was opened before the first event")
+	}
+	if err := r.Consume(evs[0]); err != nil {
+		t.Fatal(err)
 	}
 	if s := r.Stats().Segment; !strings.HasSuffix(s, "-000005.seg.zst") {
 		t.Errorf("new segment %s does not continue the sequence", s)

@@ -378,6 +378,14 @@ func runRecord(cmd *cobra.Command, f *recordFlags) error {
 		}
 		if port == 0 {
 			port = -1 // natsbus: any free port
+		} else {
+			// Say at once when the port is taken (the server would only
+			// give up after its 10 s readiness wait).
+			ln, err := net.Listen("tcp", f.listen)
+			if err != nil {
+				return fmt.Errorf("--listen: %w", err)
+			}
+			ln.Close()
 		}
 		srv, err := natsbus.StartServer(natsbus.ServerOptions{Host: host, Port: port, MaxPayload: int32(f.maxPayload), Logger: log})
 		if err != nil {
@@ -421,7 +429,11 @@ func runRecord(cmd *cobra.Command, f *recordFlags) error {
 				return
 			}
 		}
-		log.Info("recording", "dir", o.Dir, "node", o.Node, "segment", rec.Stats().Segment, "source", o.Source)
+		args := []any{"dir", o.Dir, "node", o.Node, "source", o.Source}
+		if seg := rec.Stats().Segment; seg != "" {
+			args = append(args, "segment", seg)
+		}
+		log.Info("recording", args...)
 	}()
 	if stderrIsTerminal(cmd.ErrOrStderr()) {
 		go statusLine(ctx, cmd.ErrOrStderr(), rec)
