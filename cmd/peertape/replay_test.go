@@ -484,7 +484,7 @@ func replayManyFiles(b *testing.B) string {
 		}
 		os.RemoveAll(dir)
 	} else {
-		dir = b.TempDir()
+		dir = filepath.Join(b.TempDir(), "many")
 	}
 	tmp := dir + ".tmp"
 	os.RemoveAll(tmp)
