@@ -287,6 +287,9 @@ func runReplay(cmd *cobra.Command, f *replayFlags, args []string) error {
 		return err
 	}
 	defer r.Close()
+	if len(r.Files()) == 0 {
+		return fmt.Errorf("nothing to replay: no file holds events of the selected nodes, kinds and time range")
+	}
 
 	env := replayEnv{Replay: r, Speed: speed, Stdout: stdout, Stderr: stderr, Logger: log}
 	closed := false

@@ -122,6 +122,8 @@ func TestReplayCLIUsage(t *testing.T) {
 		{[]string{"replay", "--null", "--from", "+2s", "--to", "+1s", paths[0]}, 1, "not after"},
 		{[]string{"replay", "--null", "/nonexistent/archive.seg.zst"}, 1, "no such file"},
 		{[]string{"replay", "--nats", "nats://127.0.0.1:1", paths[0]}, 1, "connect to NATS"},
+		{[]string{"replay", "--null", "--node", "gamma", paths[0]}, 1, "nothing to replay"},
+		{[]string{"replay", "--null", "--from", "+1h", paths[0]}, 1, "nothing to replay"},
 	} {
 		_, stderr, code := peertape(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.msg) {
