@@ -33,8 +33,12 @@ deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/peertape
 
+# Regenerates the committed generated code: protobuf (protoc + the pinned
+# protoc-gen-go) and the BPF objects (bpf2go with clang). Tests fail when the
+# committed code drifts from what this produces.
 generate: deps
 	PROTOC_GEN_GO=$(GOBIN)/protoc-gen-go ./proto/generate.sh
+	$(GO) generate ./bpf
 
 test: deps
 	$(GO) vet ./...
