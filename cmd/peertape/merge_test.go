@@ -124,7 +124,10 @@ func TestBoundedMemory(t *testing.T) {
 	const perFile = 10_000
 	small, large := 100_000, 300_000
 	if testing.Short() {
-		small, large = 50_000, 150_000
+		// Merge's peak levels off only after about ten files (measured
+		// 45, 53, 62 MiB on 6, 12, 30 files): the small archive keeps
+		// its size.
+		large = 200_000
 	}
 	key := newKeyFile(t)
 	// The small archive is the first files of the large one.
