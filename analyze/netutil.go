@@ -13,11 +13,16 @@ func ipFromAddr(addr string) string {
 	if i < 0 {
 		return addr
 	}
-	host := addr[:i]
-	if strings.ContainsAny(host, "[]") {
-		host = strings.NewReplacer("[", "", "]", "").Replace(host)
+	return stripBrackets(addr[:i])
+}
+
+var bracketStripper = strings.NewReplacer("[", "", "]", "")
+
+func stripBrackets(s string) string {
+	if strings.ContainsAny(s, "[]") {
+		return bracketStripper.Replace(s)
 	}
-	return host
+	return s
 }
 
 // subnet returns the /24 of an IPv4 or the /64 of an IPv6 address in text
@@ -25,7 +30,7 @@ func ipFromAddr(addr string) string {
 // IP address (onion, I2P), as peer-observer labels subnets. An
 // IPv4-mapped IPv6 address counts as IPv6, as it does upstream.
 func subnet(ip string) string {
-	a, err := netip.ParseAddr(strings.NewReplacer("[", "", "]", "").Replace(ip))
+	a, err := netip.ParseAddr(stripBrackets(ip))
 	if err != nil {
 		return ip
 	}
