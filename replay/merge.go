@@ -25,8 +25,9 @@ type FileInfo struct {
 	// Indexed is true for complete segments, whose index gave Start, End
 	// and Events without decompressing anything.
 	Indexed bool
-	// Start is the time the file joins the merge: the earliest event time
-	// in the selected range (indexed) or the first record's time.
+	// Start is the file's earliest event time (index) or its first
+	// record's time; the merge opens the file once it reaches Start (or
+	// From, if later).
 	Start int64
 	// End is the latest event time from the index; for files without an
 	// index it is only known once read, and equals Start until then.
@@ -45,13 +46,12 @@ type input struct {
 
 	reported int // problems of this file already reported (across passes)
 	gapsSeen int
-	done     bool // read to the end in this pass
 }
 
 // Replay is a merged, time-ordered stream over a set of archive files. Use
 // it as an iterator (Next/Event) or as an event.Source (Run, paced). It is
-// not safe for concurrent use, except Progress, which any goroutine may
-// call while Run is going.
+// not safe for concurrent use: while Run is going (it merges in a goroutine
+// of its own), only Progress may be called, from any goroutine.
 type Replay struct {
 	cfg    config
 	filter *event.Filter
@@ -290,7 +290,6 @@ func (r *Replay) reset() {
 	r.cur = nil
 	r.pending = r.pending[:0]
 	for _, in := range r.inputs {
-		in.done = false
 		in.gapsSeen = 0
 		r.pending = append(r.pending, in)
 	}
@@ -451,7 +450,6 @@ func (r *Replay) closeInput(in *input) {
 	r.collect(in)
 	in.r.Close()
 	in.r = nil
-	in.done = true
 }
 
 // collect reports the problems of in's reader not reported yet. Problems
