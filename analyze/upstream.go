@@ -284,6 +284,9 @@ func (u *upstream) start(t int64) {
 // number. A number this build's enum lacks is kept by protobuf as an
 // unknown field; it is read back from there, so the label matches.
 func connTypeNumber(meta *pb.Metadata) int64 {
+	if meta == nil {
+		return 0
+	}
 	if meta.ConnType != nil {
 		return int64(*meta.ConnType)
 	}
@@ -414,7 +417,7 @@ var rejectReasonNames = map[pb.Reject_RejectReason]string{
 // rejectReason names the reason as peer-observer does; a number outside
 // the enum (kept by protobuf among the unknown fields) is "unknown".
 func rejectReason(r *pb.Reject) string {
-	if r.Reason == nil {
+	if r != nil && r.Reason == nil {
 		if _, ok := unknownVarint(r, 2); ok {
 			return "unknown"
 		}

@@ -245,6 +245,9 @@ func (u *upstream) rpc(c *evctx, r *pb.Rpc) {
 		u.peerInfos(x.PeerInfos.GetInfos())
 	case *pb.Rpc_ChainTxStats:
 		s := x.ChainTxStats
+		if s == nil {
+			return
+		}
 		m.ctxTxCount.Set(float64(s.GetTxCount()))
 		m.ctxHeight.Set(float64(s.GetWindowFinalBlockHeight()))
 		m.ctxBlocks.Set(float64(s.GetWindowBlockCount()))
