@@ -72,10 +72,10 @@ func (f *engineFlags) options() (analyze.Options, []string, error) {
 
 // detectFlags binds the anomaly detectors' thresholds.
 type detectFlags struct {
-	pingBacklog                                                seconds
+	pingBacklog                                              seconds
 	inboundFlood, misbehaving, rejectSpike, orphans, mutated int
-	window, cooldown                                           seconds
-	maxPeers                                                   int
+	window, cooldown                                         seconds
+	maxPeers                                                 int
 }
 
 func newDetectFlags() *detectFlags {
