@@ -111,6 +111,7 @@ type recordFlags struct {
 	frameSize                byteSize
 	frameAge                 seconds
 	shutdownTimeout, hardCap seconds
+	statusEvery              seconds
 }
 
 var recordOpts = &recordFlags{
@@ -128,6 +129,7 @@ var recordOpts = &recordFlags{
 	frameAge:        seconds(format.DefaultFrameAge),
 	shutdownTimeout: seconds(record.DefaultShutdownTimeout),
 	hardCap:         10 * seconds(time.Second),
+	statusEvery:     seconds(time.Minute),
 }
 
 // recordCmd is a package-level variable (not built in init) so providers
@@ -212,7 +214,8 @@ Metrics (peertape_*) are served on --metrics-addr /metrics; "" disables.`,
 	fl.Var(&f.frameSize, "frame-size", "raw bytes per zstd frame (advanced)")
 	fl.Var(&f.frameAge, "frame-age", "longest a zstd frame stays open (advanced)")
 	fl.Var(&f.shutdownTimeout, "shutdown-timeout", "how long sources may hand over buffered events at shutdown (advanced)")
-	for _, n := range []string{"frame-size", "frame-age", "shutdown-timeout"} {
+	fl.Var(&f.statusEvery, "status-interval", "period of the status line on a terminal (advanced)")
+	for _, n := range []string{"frame-size", "frame-age", "shutdown-timeout", "status-interval"} {
 		fl.MarkHidden(n)
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runRecord(cmd, f) }
@@ -436,7 +439,7 @@ func runRecord(cmd *cobra.Command, f *recordFlags) error {
 		log.Info("recording", args...)
 	}()
 	if stderrIsTerminal(cmd.ErrOrStderr()) {
-		go statusLine(ctx, cmd.ErrOrStderr(), rec)
+		go statusLine(ctx, cmd.ErrOrStderr(), rec, time.Duration(f.statusEvery))
 	}
 
 	runErr := rec.Run(ctx, sources...)
@@ -468,9 +471,10 @@ func serveRecordMetrics(addr string, reg *prometheus.Registry, prefixed promethe
 	return func() { srv.Close() }, nil
 }
 
-// statusLine prints one line a minute while stderr is a terminal.
-func statusLine(ctx context.Context, w io.Writer, rec *record.Recorder) {
-	t := time.NewTicker(time.Minute)
+// statusLine prints one line every period (a minute) while stderr is a
+// terminal.
+func statusLine(ctx context.Context, w io.Writer, rec *record.Recorder, every time.Duration) {
+	t := time.NewTicker(max(every, 100*time.Millisecond))
 	defer t.Stop()
 	last, lastAt := rec.Stats().Events, time.Now()
 	for {

@@ -915,3 +915,27 @@ func BenchmarkRecordDemoRate(b *testing.B) {
 		benchRecord(b, 1300, dur)
 	}
 }
+
+// On a terminal the recorder prints a status line every --status-interval
+// (a minute by default); on a pipe it does not.
+func TestRecordStatusLineOnTerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) not installed (util-linux): no way to give the recorder a terminal")
+	}
+	dir := t.TempDir()
+	inner := fmt.Sprintf("timeout -s INT 3 %s record --dir %s --node n1 --embedded-nats --listen 127.0.0.1:0 --metrics-addr '' --status-interval 300ms", binary, dir)
+	// timeout(1) ends the recorder with SIGINT and exits 124 for it.
+	out, err := exec.Command(script, "-qfec", inner, "/dev/null").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 124) {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), " events (0/s)  segment n1-") || !strings.Contains(string(out), "last event never") {
+		t.Fatalf("no status line on a terminal:\n%s", out)
+	}
+	out, _ = exec.Command("timeout", "-s", "INT", "1", binary, "record", "--dir", t.TempDir(), "--node", "n1", "--embedded-nats",
+		"--listen", "127.0.0.1:0", "--metrics-addr", "", "--status-interval", "100ms").CombinedOutput()
+	if strings.Contains(string(out), " events (") {
+		t.Fatalf("status line on a pipe:\n%s", out)
+	}
+}
