@@ -867,7 +867,7 @@ func benchRecord(b *testing.B, rate int, dur time.Duration, extra ...string) {
 	b.ReportMetric(float64(sent)/pubWall.Seconds(), "events/s")
 	b.ReportMetric(drops, "drops")
 	b.ReportMetric(100*(cpu1-cpu0)/wall.Seconds(), "cpu%")
-	b.ReportMetric(rss/(1<<20), "RSS-MiB")
+	b.ReportMetric(rss/(1<<20), "end-RSS-MiB")
 	b.ReportMetric(peak, "peak-RSS-MiB")
 	b.ReportMetric(float64(bytes)/float64(max(onDisk, 1)), "bytes/event")
 	b.Logf("published %d events in %v (%.0f/s, %.0f B/event raw), recorded %.0f, on disk %d in %d segments, dropped %v; recorder CPU %.2f%% of one core, RSS %.1f MiB (peak %.1f MiB while recording, %.1f MiB with shutdown)",
