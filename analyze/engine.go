@@ -108,6 +108,7 @@ type Engine struct {
 	first, now   int64 // first event time, watermark (ms)
 	evalNow      int64 // time collectors evaluate windows at
 	events       uint64
+	version      uint64 // changes with every event consumed (samplers compare it)
 	nodeNames    []string
 	nodeIdx      map[string]uint32
 	lastNode     string
@@ -290,6 +291,7 @@ func (e *Engine) consume(ev event.Event) {
 	// Counted only now: samples of boundaries up to this event's time
 	// were taken above and must not include it.
 	e.events++
+	e.version++
 	if int(ev.Kind) < len(e.m.eventsByKind) && e.m.eventsByKind[ev.Kind] != nil {
 		e.m.eventsByKind[ev.Kind].Inc()
 	}

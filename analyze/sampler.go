@@ -61,11 +61,12 @@ type Sampler struct {
 	interval int64
 	memLimit int64
 
-	begun      bool
-	next       int64 // next boundary to sample
-	last       int64 // time of the latest sample written
-	haveSample bool
-	samples    int
+	begun       bool
+	next        int64 // next boundary to sample
+	last        int64 // time of the latest sample written
+	lastVersion uint64
+	haveSample  bool
+	samples     int
 
 	fams   map[string]*sFamily
 	series []*sSeries
@@ -163,7 +164,7 @@ func (s *Sampler) advance(t int64) error {
 	for s.next <= t {
 		b := s.next
 		s.next += s.interval
-		if s.haveSample && b-s.e.now > windowHorizon && s.last-s.e.now > windowHorizon {
+		if s.haveSample && s.lastVersion == s.e.version && b-s.e.now > windowHorizon && s.last-s.e.now > windowHorizon {
 			// Nothing changed since the previous sample (no event, every
 			// window empty): repeat it.
 			if err := s.repeat(b); err != nil {
@@ -314,7 +315,7 @@ func (s *Sampler) writeRecord(t int64) error {
 	if _, err := s.sw.Write(s.rec); err != nil {
 		return s.fail(err)
 	}
-	s.prevTS, s.last, s.haveSample = t, t, true
+	s.prevTS, s.last, s.haveSample, s.lastVersion = t, t, true, s.e.version
 	s.samples++
 	return nil
 }
