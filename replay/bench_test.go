@@ -36,15 +36,23 @@ func benchFiles(b *testing.B) []string {
 			benchArchive.files, benchArchive.err = format.Expand([]string{dir})
 			return
 		}
-		dir, err := os.MkdirTemp("", "peertape-replay-bench")
-		if err != nil {
+		// Generated once into a fixed place (same seed, same content) and
+		// reused by later runs.
+		dir := filepath.Join(os.TempDir(), "peertape-replay-bench-1M")
+		if files, err := format.Expand([]string{dir}); err == nil && len(files) == 4 {
+			benchArchive.files = files
+			return
+		}
+		tmp := dir + ".tmp"
+		os.RemoveAll(tmp)
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
 			benchArchive.err = err
 			return
 		}
 		evs := testevents.Mixed(1_000_000, 1, t0)
 		for part := 0; part < 4; part++ {
 			chunk := evs[part*len(evs)/4 : (part+1)*len(evs)/4]
-			p := filepath.Join(dir, fmt.Sprintf("bench-%d.seg.zst", part))
+			p := filepath.Join(tmp, fmt.Sprintf("bench-%d.seg.zst", part))
 			w, err := format.Create(p, format.WriterOptions{FlushInterval: -1, EventTimeFlush: format.DefaultFlushInterval,
 				Meta: &pb.SegmentMeta{Node: "bench", CreatedMs: t0}})
 			if err != nil {
@@ -58,7 +66,10 @@ func benchFiles(b *testing.B) []string {
 				benchArchive.err = err
 				return
 			}
-			benchArchive.files = append(benchArchive.files, p)
+		}
+		os.RemoveAll(dir)
+		if benchArchive.err = os.Rename(tmp, dir); benchArchive.err == nil {
+			benchArchive.files, benchArchive.err = format.Expand([]string{dir})
 		}
 	})
 	if benchArchive.err != nil {

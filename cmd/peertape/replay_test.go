@@ -468,26 +468,38 @@ func replayBenchArchive(b *testing.B) string {
 	if dir := os.Getenv("PEERTAPE_BENCH_ARCHIVE"); dir != "" {
 		return dir
 	}
-	dir := b.TempDir()
+	// Generated once into a fixed place and reused by later runs.
+	dir := filepath.Join(os.TempDir(), "peertape-replay-cli-bench-1M")
+	if _, err := os.Stat(filepath.Join(dir, "bench.seg.zst")); err == nil {
+		return dir
+	}
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		b.Fatal(err)
+	}
 	evs := testevents.Mixed(1_000_000, 1, replayT0)
-	writeSegment(b, dir, "bench.seg.zst", evs, format.WriterOptions{EventTimeFlush: format.DefaultFlushInterval, Meta: &pb.SegmentMeta{Node: "bench", CreatedMs: replayT0}})
+	writeSegment(b, tmp, "bench.seg.zst", evs, format.WriterOptions{EventTimeFlush: format.DefaultFlushInterval, Meta: &pb.SegmentMeta{Node: "bench", CreatedMs: replayT0}})
+	os.RemoveAll(dir)
+	if err := os.Rename(tmp, dir); err != nil {
+		b.Fatal(err)
+	}
 	return dir
 }
 
 // replayManyFiles returns a directory of 1,000 segments of one node
-// (2,000 events each), cached next to the bench archive between runs.
+// (2,000 events each), cached next to the bench archive (or in the temp
+// directory) between runs.
 func replayManyFiles(b *testing.B) string {
 	base := os.Getenv("PEERTAPE_BENCH_ARCHIVE")
-	dir := ""
+	dir := filepath.Join(os.TempDir(), "peertape-replay-1000-files")
 	if base != "" {
 		dir = filepath.Join(filepath.Dir(filepath.Clean(base)), "replay-1000-files")
-		if ents, err := os.ReadDir(dir); err == nil && len(ents) == 1000 {
-			return dir
-		}
-		os.RemoveAll(dir)
-	} else {
-		dir = filepath.Join(b.TempDir(), "many")
 	}
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) == 1000 {
+		return dir
+	}
+	os.RemoveAll(dir)
 	tmp := dir + ".tmp"
 	os.RemoveAll(tmp)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
