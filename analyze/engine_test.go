@@ -185,3 +185,43 @@ func diffLines(t *testing.T, a, b []byte) {
 		}
 	}
 }
+
+// TestConcurrentScrape scrapes, reports and samples while events are
+// consumed from another goroutine (run with -race).
+func TestConcurrentScrape(t *testing.T) {
+	evs := realisticMix(t, 5000, 21)
+	e := newEngine(t, Options{})
+	s, err := e.NewSampler(&bytes.Buffer{}, SamplerOptions{Interval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, ev := range evs {
+			e.Consume(ev)
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var n float64
+			for _, ev := range evs {
+				if ev.Kind == event.NetMsg {
+					n++
+				}
+			}
+			check(t, scrape(t, e), w("peertape_events_total", n, "kind=netmsg"))
+			return
+		default:
+			var b bytes.Buffer
+			if err := e.WriteOpenMetrics(&b); err != nil {
+				t.Fatal(err)
+			}
+			e.Report()
+		}
+	}
+}

@@ -89,8 +89,10 @@ func newFuncCollector(name, help string, typ prometheus.ValueType, labels []stri
 	return &funcCollector{desc: prometheus.NewDesc(name, help, labels, nil), typ: typ, collect: collect}
 }
 
+// Describe implements prometheus.Collector.
 func (c *funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
+// Collect implements prometheus.Collector.
 func (c *funcCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collect(func(v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(c.desc, c.typ, v, labels...)
@@ -104,7 +106,9 @@ type collectorFunc struct {
 	collect func(ch chan<- prometheus.Metric)
 }
 
+// Describe implements prometheus.Collector.
 func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+// Collect implements prometheus.Collector.
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 // quantile returns the q-quantile of sorted values (nearest rank with
