@@ -108,6 +108,7 @@ type collectorFunc struct {
 
 // Describe implements prometheus.Collector.
 func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
 // Collect implements prometheus.Collector.
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
