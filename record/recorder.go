@@ -28,6 +28,12 @@ const (
 	DefaultShutdownTimeout   = 7 * time.Second
 	DefaultMinFree           = 64 << 20
 	DefaultMalformedMaxBytes = 64 << 20
+	// DefaultWindowSize is the zstd window while recording. The encoder
+	// keeps twice the window in memory; 4 MiB instead of the format's
+	// 8 MiB default saves about 8 MiB of resident memory for about 1%
+	// larger live segments (measured on synthetic mainnet traffic), and
+	// --compact recompresses with a 32 MiB window anyway.
+	DefaultWindowSize = 4 << 20
 )
 
 // ErrDiskFull is wrapped by the error the recorder stops with when the free
@@ -66,8 +72,10 @@ type Options struct {
 	// this (a segment ends where the next one starts); 0 keeps everything.
 	RetainAge time.Duration
 
-	// Writer settings, passed to format.Create.
+	// Writer settings, passed to format.Create. WindowSize defaults to
+	// DefaultWindowSize.
 	Level         int
+	WindowSize    int
 	FlushInterval time.Duration
 	Fsync         format.FsyncPolicy
 	FsyncInterval time.Duration
@@ -122,6 +130,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.MaxSegmentAge == 0 {
 		o.MaxSegmentAge = DefaultMaxSegmentAge
+	}
+	if o.WindowSize == 0 {
+		o.WindowSize = DefaultWindowSize
 	}
 	if o.FlushInterval == 0 {
 		o.FlushInterval = format.DefaultFlushInterval
@@ -352,6 +363,7 @@ func (r *Recorder) openSegment() error {
 	seg := &segState{name: name, base: r.total.Load()}
 	w, err := format.Create(filepath.Join(r.o.Dir, name), format.WriterOptions{
 		Level:         r.o.Level,
+		WindowSize:    r.o.WindowSize,
 		FrameSize:     r.o.FrameSize,
 		FrameAge:      r.o.FrameAge,
 		FlushInterval: r.o.FlushInterval,

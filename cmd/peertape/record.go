@@ -108,7 +108,7 @@ type recordFlags struct {
 	metricsAddr              string
 	minFree                  byteSize
 	labels                   []string
-	frameSize                byteSize
+	frameSize, window        byteSize
 	frameAge                 seconds
 	shutdownTimeout, hardCap seconds
 	statusEvery              seconds
@@ -126,6 +126,7 @@ var recordOpts = &recordFlags{
 	metricsAddr:     "127.0.0.1:8283",
 	minFree:         record.DefaultMinFree,
 	frameSize:       format.DefaultFrameSize,
+	window:          record.DefaultWindowSize,
 	frameAge:        seconds(format.DefaultFrameAge),
 	shutdownTimeout: seconds(record.DefaultShutdownTimeout),
 	hardCap:         10 * seconds(time.Second),
@@ -212,6 +213,7 @@ Metrics (peertape_*) are served on --metrics-addr /metrics; "" disables.`,
 	fl.Var(&f.minFree, "min-free", "stop cleanly (exit 1) when less than this is free in DIR; 0 disables the guard")
 	fl.StringArrayVar(&f.labels, "label", nil, "key=value stored in the segment metadata (repeatable)")
 	fl.Var(&f.frameSize, "frame-size", "raw bytes per zstd frame (advanced)")
+	fl.Var(&f.window, "window", "zstd window while recording, a power of two (memory use is about twice this)")
 	fl.Var(&f.frameAge, "frame-age", "longest a zstd frame stays open (advanced)")
 	fl.Var(&f.shutdownTimeout, "shutdown-timeout", "how long sources may hand over buffered events at shutdown (advanced)")
 	fl.Var(&f.statusEvery, "status-interval", "period of the status line on a terminal (advanced)")
@@ -242,6 +244,9 @@ func (f *recordFlags) options() (record.Options, error) {
 	if f.level < 1 || f.level > 22 {
 		return o, usagef("--level %d: want 1..22", f.level)
 	}
+	if w := int64(f.window); w < 1<<10 || w > 512<<20 || w&(w-1) != 0 {
+		return o, usagef("--window %s: want a power of two from 1 KiB to 512 MiB", formatBytes(w))
+	}
 	if f.flushInterval <= 0 {
 		return o, usagef("--flush-interval must be positive")
 	}
@@ -267,6 +272,7 @@ func (f *recordFlags) options() (record.Options, error) {
 		Fsync:           fsync,
 		FsyncInterval:   time.Duration(f.fsyncInterval),
 		FrameSize:       int64(f.frameSize),
+		WindowSize:      int(f.window),
 		FrameAge:        time.Duration(f.frameAge),
 		MinFree:         int64(f.minFree),
 		CompactLevel:    f.compactLevel,

@@ -539,6 +539,7 @@ func TestRecordUsageErrors(t *testing.T) {
 		{[]string{"record", "--dir", "d", "--node", "n", "--nats", "nats://x:1", "--level", "40"}, "--level 40"},
 		{[]string{"record", "--dir", "d", "--node", "n", "--nats", "nats://x:1", "--max-segment-size", "lots"}, "size \"lots\""},
 		{[]string{"record", "--dir", "d", "--node", "n", "--nats", "nats://x:1", "--label", "nolabel"}, "key=value"},
+		{[]string{"record", "--dir", "d", "--node", "n", "--nats", "nats://x:1", "--window", "3MiB"}, "power of two"},
 		{[]string{"nats", "--listen", "nohost"}, "--listen"},
 	} {
 		_, stderr, code := peertape(t, tc.args...)
