@@ -239,10 +239,7 @@ func TestFilter(t *testing.T) {
 				if _, err := fmt.Sscan(s, &id); err == nil && s != "" {
 					ids[id] = true
 				} else if s != "" {
-					h, p, ok := splitHostPort(s)
-					if !ok {
-						h = s
-					}
+					h, p := hostPort(s)
 					hosts[h] = p
 				}
 			}

@@ -2,6 +2,7 @@ package edit
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -84,11 +85,8 @@ func (p *Peers) String() string {
 }
 
 func parsePeerAddr(s string) (peerAddr, bool) {
-	host, port := s, ""
-	if h, pt, ok := splitHostPort(s); ok {
-		host, port = h, pt
-	}
-	if n, err := strconv.Atoi(port); port != "" && (err != nil || n > 65535) {
+	host, port := hostPort(s)
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 0 || n > 65535) {
 		return peerAddr{}, false
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
@@ -96,45 +94,23 @@ func parsePeerAddr(s string) (peerAddr, bool) {
 		return peerAddr{ip: ip, port: port, text: ip.String()}, true
 	}
 	host = strings.ToLower(host)
-	if (strings.HasSuffix(host, ".onion") || strings.HasSuffix(host, ".b32.i2p")) && !strings.ContainsAny(host, ":/ ") {
+	if (strings.HasSuffix(host, ".onion") || strings.HasSuffix(host, ".b32.i2p")) && !strings.ContainsAny(host, ":/ []") {
 		return peerAddr{name: host, port: port, text: host}, true
 	}
 	return peerAddr{}, false
 }
 
-// splitHostPort splits "host:port" and "[host]:port" ("[host]" alone too).
-func splitHostPort(s string) (host, port string, ok bool) {
-	if strings.HasPrefix(s, "[") {
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return "", "", false
-		}
-		host, rest := s[1:end], s[end+1:]
-		if rest == "" {
-			return host, "", true
-		}
-		if rest[0] != ':' || !allDigits(rest[1:]) {
-			return "", "", false
-		}
-		return host, rest[1:], true
+// hostPort splits an address as Core prints it ("1.2.3.4:8333",
+// "[2001:db8::1]:8333", "x.onion:8333") or as a user may give it without
+// port ("2001:db8::1", "[2001:db8::1]").
+func hostPort(s string) (host, port string) {
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		return h, p
 	}
-	i := strings.LastIndexByte(s, ':')
-	if i < 0 || strings.IndexByte(s[:i], ':') >= 0 || !allDigits(s[i+1:]) {
-		return "", "", false
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		return s[1 : len(s)-1], ""
 	}
-	return s[:i], s[i+1:], true
-}
-
-func allDigits(s string) bool {
-	if s == "" || len(s) > 5 {
-		return s == ""
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return s, ""
 }
 
 // matchAddr reports whether the host:port text an event carries is one of
@@ -143,11 +119,7 @@ func (p *Peers) matchAddr(b []byte) bool {
 	if len(p.addrs) == 0 || len(b) == 0 {
 		return false
 	}
-	s := string(b)
-	host, port := s, ""
-	if h, pt, ok := splitHostPort(s); ok {
-		host, port = h, pt
-	}
+	host, port := hostPort(string(b))
 	var ip netip.Addr
 	isIP := false
 	if a, err := netip.ParseAddr(host); err == nil {

@@ -413,16 +413,7 @@ func (s *AddressSet) textHits(t string) []string {
 // tokenHits returns the collected address tok (found in t) is, if any.
 func (s *AddressSet) tokenHits(t string, tok token) []string {
 	if tok.kind == tokIP {
-		ip := tok.ip.Unmap().WithZone("")
-		if _, ok := s.ips[ip]; ok {
-			return []string{ip.String()}
-		}
-		if b := ip.As16(); ip.Is6() && isOnionCat(b) {
-			if _, ok := s.names["t2"+string(b[6:])]; ok {
-				return []string{nameText("t2" + string(b[6:]))}
-			}
-		}
-		return nil
+		return s.ipHits(tok.ip.WithZone(""))
 	}
 	id := nameID(tok.kind, t[tok.start:tok.end])
 	if _, ok := s.names[id]; ok {
