@@ -35,7 +35,7 @@ type Options struct {
 	Label string
 	// Progress, when set, is called now and then with how far the edit
 	// got: input bytes for Filter and Split, event time in ms since the
-	// start for Merge (see Report.ProgressUnit).
+	// start for Merge.
 	Progress func(done, total int64)
 	Logger   *slog.Logger
 }
