@@ -107,11 +107,14 @@ type reconstructed struct {
 	prefilled, mempool, extra, requested uint64
 }
 
-// parseReconstructed reads Core's cmpctblock line
+// parseReconstructed reads Core's cmpctblock line in its three forms:
 //
-//	Successfully reconstructed block HASH with P txn prefilled, M txn from mempool (incl at least X from extra pool) and R txn requested
+//	... HASH with P txn prefilled, M txn from mempool (incl at least X from extra pool) and R txn requested
+//	... HASH with P txn prefilled, M txn from mempool (incl at least X from extra pool) and R txn (B bytes) requested
+//	... HASH with P txn prefilled (B bytes), M txn from mempool (B bytes), X txn from extrapool (B bytes), and R txn requested (B bytes)
 //
-// and its newer form ending "and R txn (B bytes) requested".
+// In the first two M includes the X from the extra pool; in the newest M
+// does not, so X is added to it: mempool always counts both.
 func parseReconstructed(msg string) (reconstructed, bool) {
 	var r reconstructed
 	rest, ok := strings.CutPrefix(msg, reconstructedPrefix)
@@ -122,6 +125,10 @@ func parseReconstructed(msg string) (reconstructed, bool) {
 	if !ok || r.hash == "" {
 		return r, false
 	}
+	rest = strings.TrimRight(rest, "\r\n ")
+	if strings.Contains(rest, " from extrapool (") {
+		return parseReconstructed2026(r, rest)
+	}
 	steps := []struct {
 		dst *uint64
 		sep string
@@ -131,27 +138,62 @@ func parseReconstructed(msg string) (reconstructed, bool) {
 		{&r.extra, " from extra pool) and "},
 		{&r.requested, " txn"},
 	}
-	for _, s := range steps {
-		num, after, ok := strings.Cut(rest, s.sep)
-		if !ok {
-			return r, false
-		}
-		v, err := strconv.ParseUint(num, 10, 64)
-		if err != nil {
-			return r, false
-		}
-		*s.dst, rest = v, after
+	if !scanNumbers(&rest, steps) || r.extra > r.mempool {
+		return r, false // Core's mempool count includes the extra pool's
 	}
-	rest = strings.TrimRight(rest, "\r\n ")
 	if rest == " requested" {
 		return r, true
 	}
 	if inner, ok := strings.CutPrefix(rest, " ("); ok {
-		if num, tail, ok := strings.Cut(inner, " bytes) requested"); ok && tail == "" {
-			if _, err := strconv.ParseUint(num, 10, 64); err == nil {
-				return r, true
-			}
+		if num, tail, ok := strings.Cut(inner, " bytes) requested"); ok && tail == "" && isUint(num) {
+			return r, true
 		}
 	}
 	return r, false
+}
+
+func parseReconstructed2026(r reconstructed, rest string) (reconstructed, bool) {
+	var bytes uint64
+	steps := []struct {
+		dst *uint64
+		sep string
+	}{
+		{&r.prefilled, " txn prefilled ("},
+		{&bytes, " bytes), "},
+		{&r.mempool, " txn from mempool ("},
+		{&bytes, " bytes), "},
+		{&r.extra, " txn from extrapool ("},
+		{&bytes, " bytes), and "},
+		{&r.requested, " txn requested ("},
+		{&bytes, " bytes)"},
+	}
+	if !scanNumbers(&rest, steps) || rest != "" {
+		return r, false
+	}
+	r.mempool += r.extra
+	return r, true
+}
+
+// scanNumbers reads "N<sep>" for each step from *rest.
+func scanNumbers(rest *string, steps []struct {
+	dst *uint64
+	sep string
+}) bool {
+	for _, s := range steps {
+		num, after, ok := strings.Cut(*rest, s.sep)
+		if !ok {
+			return false
+		}
+		v, err := strconv.ParseUint(num, 10, 64)
+		if err != nil {
+			return false
+		}
+		*s.dst, *rest = v, after
+	}
+	return true
+}
+
+func isUint(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
 }

@@ -55,10 +55,14 @@ func FuzzParseReconstructed(f *testing.F) {
 	f.Add("Successfully reconstructed block ab with 1 txn prefilled, 2 txn from mempool (incl at least 0 from extra pool) and 3 txn requested")
 	f.Add("Successfully reconstructed block ab with 1 txn prefilled, 2 txn from mempool (incl at least 0 from extra pool) and 3 txn (10 bytes) requested")
 	f.Add("Successfully reconstructed block ")
+	f.Add("Successfully reconstructed block ab with 1 txn prefilled (252 bytes), 3078 txn from mempool (1280031 bytes), 3 txn from extrapool (1021 bytes), and 2 txn requested (1412 bytes)")
 	f.Fuzz(func(t *testing.T, line string) {
 		r, ok := parseReconstructed(line)
 		if !ok {
 			return
+		}
+		if r.extra > r.mempool {
+			t.Errorf("%q: extra pool %d above mempool %d", line, r.extra, r.mempool)
 		}
 		again := fmt.Sprintf("Successfully reconstructed block %s with %d txn prefilled, %d txn from mempool (incl at least %d from extra pool) and %d txn requested",
 			r.hash, r.prefilled, r.mempool, r.extra, r.requested)
