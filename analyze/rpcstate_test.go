@@ -145,9 +145,9 @@ func TestParseReconstructed(t *testing.T) {
 		ok   bool
 		want reconstructed
 	}{
-		{"Successfully reconstructed block abc with 1 txn prefilled, 2 txn from mempool (incl at least 3 from extra pool) and 4 txn requested", true, reconstructed{"abc", 1, 2, 3, 4}},
-		{"Successfully reconstructed block abc with 1 txn prefilled, 2 txn from mempool (incl at least 3 from extra pool) and 4 txn (512 bytes) requested", true, reconstructed{"abc", 1, 2, 3, 4}},
-		{"Successfully reconstructed block abc with 1 txn prefilled, 2 txn from mempool (incl at least 3 from extra pool) and 4 txn requested\n", true, reconstructed{"abc", 1, 2, 3, 4}},
+		{"Successfully reconstructed block abc with 1 txn prefilled, 20 txn from mempool (incl at least 3 from extra pool) and 4 txn requested", true, reconstructed{"abc", 1, 20, 3, 4}},
+		{"Successfully reconstructed block abc with 1 txn prefilled, 20 txn from mempool (incl at least 3 from extra pool) and 4 txn (512 bytes) requested", true, reconstructed{"abc", 1, 20, 3, 4}},
+		{"Successfully reconstructed block abc with 1 txn prefilled, 20 txn from mempool (incl at least 3 from extra pool) and 4 txn requested\n", true, reconstructed{"abc", 1, 20, 3, 4}},
 		{"Successfully reconstructed block abc with -1 txn prefilled, 2 txn from mempool (incl at least 3 from extra pool) and 4 txn requested", false, reconstructed{}},
 		{"Successfully reconstructed block abc with 1 txn prefilled, 2 txn from mempool (incl at least 3 from extra pool) and 4 txn (x bytes) requested", false, reconstructed{}},
 		{"Successfully reconstructed block abc with 1 txn prefilled, 2 txn from mempool", false, reconstructed{}},
@@ -155,6 +155,7 @@ func TestParseReconstructed(t *testing.T) {
 		{"Successfully reconstructed block abc with 1 txn prefilled (252 bytes), 3078 txn from mempool (1280031 bytes), 3 txn from extrapool (1021 bytes), and 2 txn requested (1412 bytes)", true, reconstructed{"abc", 1, 3081, 3, 2}},
 		{"Successfully reconstructed block abc with 1 txn prefilled (252 bytes), 3078 txn from mempool (1280031 bytes), 3 txn from extrapool (1021 bytes), and 2 txn requested (x bytes)", false, reconstructed{}},
 		{"Successfully reconstructed block abc with 1 txn prefilled (252 bytes), 3078 txn from mempool (1280031 bytes), 3 txn from extrapool (1021 bytes), and 2 txn requested (1 bytes) more", false, reconstructed{}},
+		{"Successfully reconstructed block abc with 1 txn prefilled, 2 txn from mempool (incl at least 3 from extra pool) and 4 txn requested", false, reconstructed{}},
 		{"Initialized PartiallyDownloadedBlock for block abc using a cmpctblock of 1000 bytes", false, reconstructed{}},
 	} {
 		got, ok := parseReconstructed(tc.line)
