@@ -26,8 +26,25 @@ func (t *timeRange) add(ms int64) {
 	t.n++
 }
 
+// merge adds the records of o, which come after those of t.
+func (t *timeRange) merge(o timeRange) {
+	if o.n == 0 {
+		return
+	}
+	if t.n == 0 {
+		*t = o
+		return
+	}
+	t.last = o.last
+	t.min = min(t.min, o.min)
+	t.max = max(t.max, o.max)
+	t.n += o.n
+}
+
 // indexBuilder accumulates the SegmentIndex while records are written (by
-// Writer) or read back (by recovery and verification).
+// Writer) or read back (by recovery and verification). Totals cover closed
+// frames; the open frame is counted apart until it closes, so a writer can
+// drop it after a write error.
 type indexBuilder struct {
 	frames   []*pb.FrameInfo
 	rawBytes uint64
@@ -36,31 +53,45 @@ type indexBuilder struct {
 	commands map[string]uint64
 
 	// the open frame
-	frame      timeRange
-	frameKinds [maxKinds]uint64
-	frameFirst uint64
-
-	// totals as of the last closed frame, for dropOpenFrame
-	closedTotal    timeRange
-	closedCommands map[string]uint64
+	frame         timeRange
+	frameKinds    [maxKinds]uint64
+	frameCommands map[string]uint64
+	frameFirst    uint64
 }
 
 func newIndexBuilder() *indexBuilder {
-	return &indexBuilder{commands: map[string]uint64{}}
+	return &indexBuilder{commands: map[string]uint64{}, frameCommands: map[string]uint64{}}
+}
+
+// events returns the records counted so far, open frame included.
+func (b *indexBuilder) events() uint64 { return b.total.n + b.frame.n }
+
+// firstTime and lastTime are the times of the first and last record so
+// far, in file order.
+func (b *indexBuilder) firstTime() int64 {
+	if b.total.n > 0 {
+		return b.total.first
+	}
+	return b.frame.first
+}
+
+func (b *indexBuilder) lastTime() int64 {
+	if b.frame.n > 0 {
+		return b.frame.last
+	}
+	return b.total.last
 }
 
 // add counts one record of the open frame.
 func (b *indexBuilder) add(ev *event.Event) {
-	b.total.add(ev.Time)
 	b.frame.add(ev.Time)
 	k := ev.Kind
 	if int(k) >= maxKinds {
 		k = event.Unknown
 	}
-	b.kinds[k]++
 	b.frameKinds[k]++
 	if ev.Kind == event.NetMsg {
-		b.commands[ev.Type]++
+		b.frameCommands[ev.Type]++
 	}
 }
 
@@ -78,30 +109,42 @@ func (b *indexBuilder) closeFrame(offset, compressed, raw int64) *pb.FrameInfo {
 	if b.frame.n > 0 {
 		fi.FirstTimeMs, fi.LastTimeMs, fi.MinTimeMs, fi.MaxTimeMs = b.frame.first, b.frame.last, b.frame.min, b.frame.max
 	}
-	b.frames = append(b.frames, fi)
-	b.rawBytes += uint64(raw)
-	b.frameFirst += b.frame.n
-	b.frame = timeRange{}
-	b.frameKinds = [maxKinds]uint64{}
-	b.closedTotal = b.total
-	b.closedCommands = maps.Clone(b.commands)
+	if len(b.frameCommands) > 0 {
+		fi.Commands = b.frameCommands
+		b.frameCommands = map[string]uint64{}
+	}
+	b.addClosed(fi)
 	return fi
 }
 
-// dropOpenFrame forgets the records of the open frame, totals included,
-// as if they had never been added: the writer cuts an unfinished frame
-// off after a write error.
-func (b *indexBuilder) dropOpenFrame() {
-	for k, n := range b.frameKinds {
-		b.kinds[k] -= n
+// addClosed appends a closed frame and adds it to the totals.
+func (b *indexBuilder) addClosed(fi *pb.FrameInfo) {
+	b.frames = append(b.frames, fi)
+	b.rawBytes += fi.RawLen
+	b.frameFirst += fi.Events
+	if fi.Events > 0 {
+		b.total.merge(timeRange{n: fi.Events, first: fi.FirstTimeMs, last: fi.LastTimeMs, min: fi.MinTimeMs, max: fi.MaxTimeMs})
 	}
-	b.total = b.closedTotal
-	b.commands = maps.Clone(b.closedCommands)
-	if b.commands == nil {
-		b.commands = map[string]uint64{}
+	for name, n := range fi.Kinds {
+		k, err := event.ParseKind(name)
+		if err != nil || int(k) >= maxKinds {
+			k = event.Unknown
+		}
+		b.kinds[k] += n
+	}
+	for c, n := range fi.Commands {
+		b.commands[c] += n
 	}
 	b.frame = timeRange{}
 	b.frameKinds = [maxKinds]uint64{}
+}
+
+// dropOpenFrame forgets the records of the open frame, as if they had never
+// been added: the writer cuts an unfinished frame off after a write error.
+func (b *indexBuilder) dropOpenFrame() {
+	b.frame = timeRange{}
+	b.frameKinds = [maxKinds]uint64{}
+	clear(b.frameCommands)
 }
 
 // finish returns the index of the closed frames so far.
@@ -113,10 +156,7 @@ func (b *indexBuilder) finish(meta *pb.SegmentMeta, headerLen int) *pb.SegmentIn
 	}
 	idx.Kinds = kindMap(&b.kinds)
 	if len(b.commands) > 0 {
-		idx.Commands = make(map[string]uint64, len(b.commands))
-		for c, n := range b.commands {
-			idx.Commands[c] = n
-		}
+		idx.Commands = maps.Clone(b.commands)
 	}
 	idx.HeaderLen = uint64(headerLen)
 	idx.Meta = meta

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
@@ -206,15 +207,34 @@ func (r *Reader) newDecoder() error {
 	if r.dec != nil {
 		return nil
 	}
-	dec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderMaxWindow(1<<30),
-		zstd.WithDecoderLowmem(false))
+	dec, err := getDecoder()
 	if err != nil {
 		return err
 	}
 	r.dec = dec
 	return nil
+}
+
+// decoders are reused across Readers: a decoder's history buffers cost
+// more to allocate and zero than a small file costs to read, which
+// dominated replays of many small files.
+var decoders sync.Pool
+
+func getDecoder() (*zstd.Decoder, error) {
+	if d, ok := decoders.Get().(*zstd.Decoder); ok {
+		return d, nil
+	}
+	return zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxWindow(1<<30),
+		zstd.WithDecoderLowmem(false))
+}
+
+// putDecoder returns d to the pool, dropping its reference to the last
+// input so a closed file is not kept reachable.
+func putDecoder(d *zstd.Decoder) {
+	d.Reset(bytes.NewReader(nil))
+	decoders.Put(d)
 }
 
 func (r *Reader) problem(frame int, off, rawOff int64, err error) {
@@ -450,7 +470,7 @@ func (r *Reader) Record() []byte { return r.rec }
 // Close releases the file.
 func (r *Reader) Close() error {
 	if r.dec != nil {
-		r.dec.Close()
+		putDecoder(r.dec)
 		r.dec = nil
 	}
 	if r.f == nil {

@@ -126,7 +126,7 @@ func Recover(path string, o RecoverOptions) (*RecoverReport, error) {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("recover %s: %w", path, err)
 	}
-	rep := &RecoverReport{Input: path, Output: out, Events: r.scanned.total.n, DroppedBytes: r.Dropped() + r.DroppedRaw()}
+	rep := &RecoverReport{Input: path, Output: out, Events: r.scanned.events(), DroppedBytes: r.Dropped() + r.DroppedRaw()}
 	for _, p := range r.Problems() {
 		rep.Problems = append(rep.Problems, p.Error())
 	}
@@ -289,7 +289,7 @@ func Import(path, dir string, o ImportOptions) (*RecoverReport, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	rep := &RecoverReport{Input: path, Output: out, Events: r.scanned.total.n, DroppedBytes: r.Dropped() + r.DroppedRaw()}
+	rep := &RecoverReport{Input: path, Output: out, Events: r.scanned.events(), DroppedBytes: r.Dropped() + r.DroppedRaw()}
 	for _, p := range r.Problems() {
 		rep.Problems = append(rep.Problems, p.Error())
 	}

@@ -483,12 +483,12 @@ func (w *Writer) Stats() Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return Stats{
-		Events:       w.idx.total.n,
+		Events:       w.idx.events(),
 		Frames:       len(w.idx.frames),
 		Bytes:        w.cw.n,
 		RawBytes:     int64(w.idx.rawBytes) + w.frameRaw,
-		FirstTimeMs:  w.idx.total.first,
-		LastTimeMs:   w.idx.total.last,
+		FirstTimeMs:  w.idx.firstTime(),
+		LastTimeMs:   w.idx.lastTime(),
 		OpenFrameRaw: w.frameRaw,
 		OpenedAt:     time.UnixMilli(w.o.Meta.CreatedMs),
 	}

@@ -562,7 +562,8 @@ type FrameInfo struct {
 	MaxTimeMs     int64                  `protobuf:"varint,7,opt,name=max_time_ms,json=maxTimeMs,proto3" json:"max_time_ms,omitempty"`
 	Events        uint64                 `protobuf:"varint,8,opt,name=events,proto3" json:"events,omitempty"`
 	Kinds         map[string]uint64      `protobuf:"bytes,9,rep,name=kinds,proto3" json:"kinds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	FirstEvent    uint64                 `protobuf:"varint,10,opt,name=first_event,json=firstEvent,proto3" json:"first_event,omitempty"` // ordinal of the frame's first event in the segment
+	FirstEvent    uint64                 `protobuf:"varint,10,opt,name=first_event,json=firstEvent,proto3" json:"first_event,omitempty"`                                                     // ordinal of the frame's first event in the segment
+	Commands      map[string]uint64      `protobuf:"bytes,11,rep,name=commands,proto3" json:"commands,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // P2P message type -> events (lets frames be copied verbatim)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -665,6 +666,13 @@ func (x *FrameInfo) GetFirstEvent() uint64 {
 		return x.FirstEvent
 	}
 	return 0
+}
+
+func (x *FrameInfo) GetCommands() map[string]uint64 {
+	if x != nil {
+		return x.Commands
+	}
+	return nil
 }
 
 // Gap is a stretch in which the source could not deliver events (a NATS
@@ -949,7 +957,7 @@ const file_peertape_segment_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a;\n" +
 	"\rCommandsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x92\x03\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x8e\x04\n" +
 	"\tFrameInfo\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12%\n" +
 	"\x0ecompressed_len\x18\x02 \x01(\x04R\rcompressedLen\x12\x17\n" +
@@ -963,9 +971,13 @@ const file_peertape_segment_proto_rawDesc = "" +
 	"\x05kinds\x18\t \x03(\v2\x1e.peertape.FrameInfo.KindsEntryR\x05kinds\x12\x1f\n" +
 	"\vfirst_event\x18\n" +
 	" \x01(\x04R\n" +
-	"firstEvent\x1a8\n" +
+	"firstEvent\x12=\n" +
+	"\bcommands\x18\v \x03(\v2!.peertape.FrameInfo.CommandsEntryR\bcommands\x1a8\n" +
 	"\n" +
 	"KindsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a;\n" +
+	"\rCommandsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"i\n" +
 	"\x03Gap\x12\x19\n" +
@@ -994,7 +1006,7 @@ func file_peertape_segment_proto_rawDescGZIP() []byte {
 	return file_peertape_segment_proto_rawDescData
 }
 
-var file_peertape_segment_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_peertape_segment_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_peertape_segment_proto_goTypes = []any{
 	(*SegmentMeta)(nil),  // 0: peertape.SegmentMeta
 	(*Filter)(nil),       // 1: peertape.Filter
@@ -1009,6 +1021,7 @@ var file_peertape_segment_proto_goTypes = []any{
 	nil,                  // 10: peertape.SegmentIndex.KindsEntry
 	nil,                  // 11: peertape.SegmentIndex.CommandsEntry
 	nil,                  // 12: peertape.FrameInfo.KindsEntry
+	nil,                  // 13: peertape.FrameInfo.CommandsEntry
 }
 var file_peertape_segment_proto_depIdxs = []int32{
 	1,  // 0: peertape.SegmentMeta.filter:type_name -> peertape.Filter
@@ -1022,13 +1035,14 @@ var file_peertape_segment_proto_depIdxs = []int32{
 	8,  // 8: peertape.SegmentIndex.recovery:type_name -> peertape.Recovery
 	0,  // 9: peertape.SegmentIndex.meta:type_name -> peertape.SegmentMeta
 	12, // 10: peertape.FrameInfo.kinds:type_name -> peertape.FrameInfo.KindsEntry
-	6,  // 11: peertape.Note.gap:type_name -> peertape.Gap
-	0,  // 12: peertape.Note.meta:type_name -> peertape.SegmentMeta
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	13, // 11: peertape.FrameInfo.commands:type_name -> peertape.FrameInfo.CommandsEntry
+	6,  // 12: peertape.Note.gap:type_name -> peertape.Gap
+	0,  // 13: peertape.Note.meta:type_name -> peertape.SegmentMeta
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_peertape_segment_proto_init() }
@@ -1046,7 +1060,7 @@ func file_peertape_segment_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peertape_segment_proto_rawDesc), len(file_peertape_segment_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
