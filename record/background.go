@@ -59,6 +59,8 @@ func (r *Recorder) applyRetention() {
 		end := activeStart
 		if i+1 < len(segs) {
 			end = segs[i+1].start
+		} else if end.IsZero() {
+			end = now // no active segment yet: the newest may have ended just now
 		}
 		if r.o.RetainAge > 0 && now.Sub(end) > r.o.RetainAge && remove(s, "age") {
 			total -= s.size

@@ -272,6 +272,34 @@ func TestRetentionByAge(t *testing.T) {
 	sameEvents(t, readDir(t, r.o.Dir), evs[10:])
 }
 
+// Retention at start, before any event opened a segment: the newest
+// finished segment counts as ending now, older ones by their successor.
+func TestRetentionByAgeAtStart(t *testing.T) {
+	dir := t.TempDir()
+	evs := testevents.Mixed(30, 1, 0)
+	for i, name := range []string{"n1-20260407T100000Z-000000.seg.zst", "n1-20260407T110000Z-000001.seg.zst", "n1-20260407T120000Z-000002.seg.zst"} {
+		w, err := format.Create(filepath.Join(dir, name), format.WriterOptions{FlushInterval: -1, Meta: &pb.SegmentMeta{Node: "n1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs[i*10 : i*10+10] {
+			w.Append(ev)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk := newClock(time.Date(2026, 4, 8, 12, 30, 0, 0, time.UTC)) // a day later
+	r, reg := newTestRecorder(t, Options{Dir: dir, Now: clk.Now, RetainAge: 25 * time.Hour})
+	waitFor(t, "retention at start", func() bool {
+		return metric(t, reg, "peertape_record_retention_deleted_segments_total", "reason", "age") == 1
+	})
+	r.Close()
+	// 10:00 ended at 11:00 the day before (25.5 h ago): deleted. 11:00 ended
+	// at 12:00 (24.5 h ago) and 12:00 ends "now": kept.
+	sameEvents(t, readDir(t, dir), evs[10:])
+}
+
 // Segment metadata says who wrote what and how; node facts learned from
 // a source carry over to later segments; gaps land in the index.
 func TestMetadata(t *testing.T) {
