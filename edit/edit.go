@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sort"
 	"time"
 
 	"github.com/peertape/peertape/event"
@@ -50,7 +51,11 @@ func Filter(ctx context.Context, inputs []string, sel Selection, o Options) (*Re
 	gapKeep := func(g *pb.Gap) bool {
 		return (from == 0 || g.EndMs >= from) && (to == 0 || g.StartMs < to)
 	}
-	return readSequential(ctx, files, ropts, keep, gapKeep, sel.Kinds, 0, 0, o)
+	var whole *frameSelection
+	if keep == nil { // a peer selection must look at every record
+		whole = &frameSelection{from: from, to: to, kinds: sel.Kinds}
+	}
+	return readSequential(ctx, files, ropts, keep, gapKeep, sel.Kinds, whole, 0, 0, o)
 }
 
 // Split cuts inputs into segments in o.Out (a directory) by event time —
@@ -75,14 +80,25 @@ func Split(ctx context.Context, inputs []string, every time.Duration, size int64
 	if err != nil {
 		return nil, err
 	}
-	return readSequential(ctx, files, format.ReadOptions{}, nil, nil, nil, every, size, o)
+	return readSequential(ctx, files, format.ReadOptions{}, nil, nil, nil, &frameSelection{}, every, size, o)
 }
 
+// readSequential reads files one after the other into per-node outputs.
+// Frames that whole selects (nil: none) are copied verbatim.
 func readSequential(ctx context.Context, files []string, ropts format.ReadOptions, keep func(event.Event) bool, gapKeep func(*pb.Gap) bool,
-	kinds *event.Filter, every time.Duration, size int64, o Options) (*Report, error) {
+	kinds *event.Filter, whole *frameSelection, every time.Duration, size int64, o Options) (*Report, error) {
 	infos, err := probeInputs(files)
 	if err != nil {
 		return nil, err
+	}
+	return readInfos(ctx, infos, ropts, keep, gapKeep, kinds, whole, every, size, o)
+}
+
+func readInfos(ctx context.Context, infos []inputInfo, ropts format.ReadOptions, keep func(event.Event) bool, gapKeep func(*pb.Gap) bool,
+	kinds *event.Filter, whole *frameSelection, every time.Duration, size int64, o Options) (*Report, error) {
+	files := make([]string, len(infos))
+	for i, in := range infos {
+		files[i] = in.path
 	}
 	rep := &Report{Files: len(files)}
 	s, err := newSink(o, rep, infos)
@@ -102,7 +118,7 @@ func readSequential(ctx context.Context, files []string, ropts format.ReadOption
 		}
 	}
 	for i, f := range files {
-		if err := readFile(ctx, f, infos[i], ropts, keep, gapKeep, s, rep, progress); err != nil {
+		if err := readFile(ctx, f, infos[i], ropts, keep, gapKeep, whole, s, rep, progress); err != nil {
 			s.abort()
 			return rep, err
 		}
@@ -121,7 +137,14 @@ func readSequential(ctx context.Context, files []string, ropts format.ReadOption
 }
 
 func readFile(ctx context.Context, path string, info inputInfo, ropts format.ReadOptions, keep func(event.Event) bool, gapKeep func(*pb.Gap) bool,
-	s *sink, rep *Report, progress func(int64)) error {
+	whole *frameSelection, s *sink, rep *Report, progress func(int64)) error {
+	var r *format.Reader
+	if whole != nil {
+		ropts.OnFrame = func(i int, fi *pb.FrameInfo) bool {
+			progress(int64(fi.Offset))
+			return ctx.Err() == nil && s.copyFrame(r, info.node, i, fi, whole)
+		}
+	}
 	r, err := format.Open(path, ropts)
 	if err != nil {
 		return err
@@ -184,6 +207,12 @@ func Merge(ctx context.Context, inputs []string, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if seq, ok := disjointPerNode(infos); ok {
+		// Each node's inputs follow one another in time: merging them is
+		// concatenating them in time order, and whole frames can be copied.
+		r.Close()
+		return readInfos(ctx, seq, format.ReadOptions{}, nil, nil, nil, &frameSelection{}, 0, 0, o)
+	}
 	s, err := newSink(o, rep, infos)
 	if err != nil {
 		return nil, err
@@ -217,6 +246,48 @@ func Merge(ctx context.Context, inputs []string, o Options) (*Report, error) {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// disjointPerNode returns infos ordered by node and time when every input
+// is indexed and the inputs of each node follow one another in time, so
+// that the merge of each node is the concatenation of its inputs: every
+// record of one input is at or before every record of the next, and where
+// the two touch (equal times) the earlier input was also given first, as
+// the stable merge orders ties.
+func disjointPerNode(infos []inputInfo) ([]inputInfo, bool) {
+	type ordered struct {
+		inputInfo
+		given int
+	}
+	seq := make([]ordered, len(infos))
+	for i, in := range infos {
+		if !in.indexed {
+			return nil, false
+		}
+		seq[i] = ordered{in, i}
+	}
+	sort.SliceStable(seq, func(i, j int) bool {
+		if seq[i].node != seq[j].node {
+			return seq[i].node < seq[j].node
+		}
+		return seq[i].minTime < seq[j].minTime
+	})
+	out := make([]inputInfo, len(seq))
+	for i := range seq {
+		out[i] = seq[i].inputInfo
+		if i == 0 {
+			continue
+		}
+		a, b := seq[i-1], seq[i]
+		empty := a.maxTime < a.minTime || b.maxTime < b.minTime
+		if a.node != b.node || empty {
+			continue
+		}
+		if a.maxTime > b.minTime || (a.maxTime == b.minTime && a.given > b.given) {
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 // partialGaps reads the gaps noted in a segment without an index (they

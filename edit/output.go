@@ -54,11 +54,14 @@ type Output struct {
 
 // Report says what an edit did.
 type Report struct {
-	Files    int      `json:"files"`          // input files
-	Read     uint64   `json:"events_read"`    // records read that passed the time range and kinds (Filter), or all records read
-	Written  uint64   `json:"events_written"` // records written
-	Outputs  []Output `json:"outputs"`
-	Problems []string `json:"problems,omitempty"` // damage found in the inputs
+	Files   int    `json:"files"`          // input files
+	Read    uint64 `json:"events_read"`    // records read that passed the time range and kinds (Filter), or all records read
+	Written uint64 `json:"events_written"` // records written
+	// CopiedFrames counts input frames copied verbatim (no recompression)
+	// because every record in them was selected.
+	CopiedFrames int      `json:"frames_copied"`
+	Outputs      []Output `json:"outputs"`
+	Problems     []string `json:"problems,omitempty"` // damage found in the inputs
 }
 
 const maxProblems = 100
@@ -81,6 +84,9 @@ type inputInfo struct {
 	node string
 	meta *pb.SegmentMeta
 	gaps []*pb.Gap // known without reading: from the index
+	// indexed files know their time range without reading
+	indexed          bool
+	minTime, maxTime int64
 }
 
 // probeInputs reads the metadata of every file and checks that the inputs
@@ -94,8 +100,13 @@ func probeInputs(files []string) ([]inputInfo, error) {
 			return nil, err
 		}
 		in := inputInfo{path: f, node: r.Meta().GetNode(), meta: proto.Clone(r.Meta()).(*pb.SegmentMeta)}
-		if r.Index() != nil {
+		if idx := r.Index(); idx != nil {
 			in.gaps = r.Gaps()
+			in.indexed = true
+			in.minTime, in.maxTime = idx.MinTimeMs, idx.MaxTimeMs
+			if idx.Events == 0 {
+				in.minTime, in.maxTime = 0, -1 // empty: overlaps nothing
+			}
 		}
 		r.Close()
 		if p, ok := first[in.node]; ok {
@@ -233,6 +244,89 @@ func (s *sink) append(ev event.Event) error {
 	n.maxTime = max(n.maxTime, ev.Time)
 	s.rep.Written++
 	return nil
+}
+
+// copyFrame copies frame i of r, from node's input, verbatim into node's
+// output when every record in it is selected and it does not straddle a
+// split boundary, and reports whether it did; otherwise the caller reads
+// the frame's records one by one. sel holds what Filter selects (nil for
+// Split).
+func (s *sink) copyFrame(r *format.Reader, node string, i int, fi *pb.FrameInfo, sel *frameSelection) bool {
+	if fi.Events == 0 || (sel != nil && !sel.covers(fi)) {
+		return false
+	}
+	n := s.nodeOut(node)
+	if n.w != nil {
+		rot := false
+		switch {
+		case s.every > 0:
+			rot = s.rotate(n, fi.FirstTimeMs)
+		case s.size > 0:
+			rot = n.w.Stats().Bytes >= s.size
+		}
+		if rot {
+			if err := s.finish(n); err != nil {
+				return false
+			}
+			debug.FreeOSMemory()
+		}
+	}
+	if n.w == nil {
+		if err := s.start(n, fi.FirstTimeMs); err != nil {
+			return false
+		}
+	}
+	if s.every > 0 && max(fi.MaxTimeMs, n.maxTime) >= n.bucket {
+		return false // some record of it belongs to the next segment
+	}
+	if s.size > 0 && n.w.Stats().Bytes+int64(fi.CompressedLen) > s.size {
+		return false // the records fill the segment up to its size instead
+	}
+	if len(n.gaps) > 0 {
+		s.flushGaps(n, fi.FirstTimeMs)
+	}
+	if err := n.w.CopyFrame(r, i); err != nil {
+		return false // damaged or not copyable: read it record by record
+	}
+	n.n += fi.Events
+	out := &s.rep.Outputs[n.outIdx]
+	if out.Events == 0 {
+		out.FirstMs = fi.FirstTimeMs
+	}
+	out.Events += fi.Events
+	out.LastMs = fi.LastTimeMs
+	n.maxTime = max(n.maxTime, fi.MaxTimeMs)
+	s.rep.Read += fi.Events
+	s.rep.Written += fi.Events
+	s.rep.CopiedFrames++
+	return true
+}
+
+// frameSelection is what Filter selects, as far as whole frames go.
+type frameSelection struct {
+	from, to int64
+	kinds    *event.Filter
+}
+
+// covers reports whether every record of fi is selected.
+func (f *frameSelection) covers(fi *pb.FrameInfo) bool {
+	if (f.from != 0 && fi.MinTimeMs < f.from) || (f.to != 0 && fi.MaxTimeMs >= f.to) {
+		return false
+	}
+	for name := range fi.Kinds {
+		k, err := event.ParseKind(name)
+		if err != nil {
+			return false
+		}
+		var types map[string]uint64
+		if k == event.NetMsg {
+			types = fi.Commands
+		}
+		if !f.kinds.PassesAll(k, types) {
+			return false
+		}
+	}
+	return true
 }
 
 // rotate reports whether the event at t starts a new output segment.

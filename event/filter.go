@@ -122,6 +122,30 @@ func (f *Filter) MatchKind(k Kind) bool {
 	return true
 }
 
+// PassesAll reports whether every event of kind k passes the filter,
+// given the types those events may have (nil when unknown). It is
+// conservative: false unless it can be sure, so a reader may copy a whole
+// frame of such events without looking at each.
+func (f *Filter) PassesAll(k Kind, types map[string]uint64) bool {
+	if f.Empty() {
+		return true
+	}
+	if types == nil {
+		for _, s := range append(f.only, f.exclude...) {
+			if s.kind == k && s.typ != "" {
+				return false // a type selector on k: cannot tell without types
+			}
+		}
+		return f.Match(Event{Kind: k})
+	}
+	for t := range types {
+		if !f.Match(Event{Kind: k, Type: t}) {
+			return false
+		}
+	}
+	return true
+}
+
 // Only returns the normalized only selectors.
 func (f *Filter) Only() []string {
 	if f == nil {

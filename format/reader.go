@@ -66,6 +66,10 @@ type ReadOptions struct {
 	// NoIndex ignores the index and scans the file frame by frame, as for
 	// a .partial (used by verification and recovery).
 	NoIndex bool
+	// OnFrame, when set, is called in indexed mode before each planned
+	// data frame is decoded, in file order; returning true skips the frame
+	// (a caller that has copied it verbatim with Writer.CopyFrame).
+	OnFrame func(i int, fi *pb.FrameInfo) (skip bool)
 	// Raw makes Next only frame records, without classifying them, for
 	// readers that move bytes (digests, raw dumps): Record returns the
 	// bytes, and Event and RawEvent classify on demand, so a malformed
@@ -530,6 +534,9 @@ func (r *Reader) Next() bool {
 // nextFrame positions the record reader at the next data frame to read.
 func (r *Reader) nextFrame() bool {
 	if !r.scanning {
+		for len(r.plan) > 0 && r.opts.OnFrame != nil && r.opts.OnFrame(r.plan[0], r.index.Frames[r.plan[0]]) {
+			r.plan = r.plan[1:]
+		}
 		if len(r.plan) == 0 {
 			return false
 		}

@@ -19,6 +19,11 @@ import (
 	"github.com/peertape/peertape/proto/pb"
 )
 
+// firstFrameSize bounds frame 0, which opens with the ArchiveHeader and so
+// can never be copied verbatim into another segment (Writer.CopyFrame):
+// keeping it small lets editing tools copy nearly all of a segment.
+const firstFrameSize = 1 << 20
+
 // FormatVersion is the segment format version this package writes.
 const FormatVersion = 1
 
@@ -334,7 +339,7 @@ func (w *Writer) Append(ev event.Event) error {
 		return err
 	}
 	w.idx.add(&ev)
-	if w.frameRaw >= w.o.FrameSize {
+	if w.frameRaw >= w.o.FrameSize || (len(w.idx.frames) == 0 && w.frameRaw >= firstFrameSize) {
 		return w.closeFrame()
 	}
 	if w.o.FlushInterval < 0 && w.o.FrameAge > 0 && w.idx.frame.n%1024 == 0 && w.o.Now().Sub(w.frameOpened) >= w.o.FrameAge {
