@@ -303,6 +303,9 @@ func runRecord(cmd *cobra.Command, f *recordFlags) error {
 	if f.embedded && f.natsURL != "" {
 		return usagef("--nats and --embedded-nats exclude each other")
 	}
+	if f.maxPayload <= 0 || f.maxPayload > 64<<20 {
+		return usagef("--max-payload %s: want 1 B .. 64 MiB", formatBytes(int64(f.maxPayload)))
+	}
 	if !f.embedded && f.natsURL == "" && (len(f.subjects) > 0 || f.natsUser != "") {
 		return usagef("--subjects and --nats-user need --nats or --embedded-nats")
 	}
