@@ -3,6 +3,7 @@ package synth
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -114,8 +115,11 @@ func ParseAnomaly(s string) (Anomaly, error) {
 func parseDur(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f < 0 {
-			return 0, fmt.Errorf("%q is negative", s)
+		if !(f >= 0) {
+			return 0, fmt.Errorf("%q is not a non-negative number of seconds", s)
+		}
+		if f > float64(math.MaxInt64)/float64(time.Second) {
+			return 0, fmt.Errorf("%q seconds is too long", s)
 		}
 		return time.Duration(f * float64(time.Second)), nil
 	}
@@ -182,7 +186,7 @@ func (o Options) Validate() error {
 		if a.Duration <= 0 {
 			return fmt.Errorf("anomaly %s: duration must be positive", a)
 		}
-		if a.Offset < 0 || a.Offset+a.Duration > o.Duration {
+		if a.Offset < 0 || a.Offset > o.Duration || a.Duration > o.Duration-a.Offset {
 			return fmt.Errorf("anomaly %s does not fit in the %s stream (it must end by then)", a, o.Duration)
 		}
 	}
