@@ -375,7 +375,7 @@ func (p *peer) serve(ctx context.Context) {
 	defer stopPing()
 	err := p.readLoop(ctx, pingCtx, bufio.NewReaderSize(p.conn, 64<<10))
 	reason := closeReason(err)
-	attrs := []any{"user_agent", p.info.UserAgent, "duration", time.Since(start).Round(time.Millisecond), "reason", reason}
+	attrs := []any{"duration", time.Since(start).Round(time.Millisecond), "reason", reason} // p.log has the user agent
 	switch {
 	case ctx.Err() != nil:
 		p.log.Info("connection closed: extractor stopping", attrs...)

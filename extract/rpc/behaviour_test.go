@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -97,6 +98,17 @@ func TestSlowRPCDoesNotBlockOthers(t *testing.T) {
 			t.Errorf("%s had %d concurrent requests at the node, want at most 1 (no queueing)", m, maxIn)
 		}
 	}
+	// Abandoned requests do not accumulate: goroutines stay flat while
+	// timeouts keep coming (rpcclient's handlers end with Shutdown).
+	timeouts := func() float64 {
+		return counter(t, reg, "rpcextractor_rpc_fetch_errors_total", map[string]string{"rpc_method": GetRawAddrman, "reason": "timeout"})
+	}
+	base, n0 := runtime.NumGoroutine(), timeouts()
+	waitUntil(t, c, 20*time.Second, "ten more timeouts", func() bool { return timeouts() >= n0+10 })
+	t.Logf("goroutines: %d before, %d after ten more timeouts", base, runtime.NumGoroutine())
+	if g := runtime.NumGoroutine(); g > base+15 {
+		t.Errorf("goroutines grew from %d to %d over ten timeouts", base, g)
+	}
 	// The node recovers: events flow again.
 	f.setHang(GetRawAddrman, false)
 	waitUntil(t, c, 10*time.Second, "getrawaddrman after the node recovered", func() bool { return len(c.byType(t)["addrman"]) > 0 })
@@ -154,8 +166,9 @@ func TestAuth(t *testing.T) {
 	if err := os.WriteFile(cookie, []byte("__cookie__:c00k1e"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.user, f.pass = "__cookie__", "c00k1e"
-	x2, err := New(Options{Host: f.host(), CookieFile: cookie, QueryInterval: 50 * time.Millisecond, Logger: testLogger(t)})
+	g := newFakeCore(t, coreFixtures(t))
+	g.user, g.pass = "__cookie__", "c00k1e"
+	x2, err := New(Options{Host: g.host(), CookieFile: cookie, QueryInterval: 50 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 func btcdOptions(t testing.TB, n *testenv.Btcd) Options {
 	return Options{
-		Host: n.RPCAddr, User: n.RPCUser, Password: n.RPCPass, Logger: testLogger(t),
+		Host: n.RPCAddr, User: n.RPCUser, Password: n.RPCPass, Logger: testLogger(t), Timeout: 5 * time.Second,
 		QueryInterval: 100 * time.Millisecond, QueryIntervalLessFrequent: 150 * time.Millisecond,
 	}
 }
@@ -100,7 +100,7 @@ func TestBtcdRestart(t *testing.T) {
 	n.Generate(5)
 	reg := prometheus.NewRegistry()
 	o := btcdOptions(t, n)
-	o.Registerer, o.Timeout = reg, 500*time.Millisecond
+	o.Registerer, o.Timeout = reg, 2*time.Second
 	x, err := New(o)
 	if err != nil {
 		t.Fatal(err)
