@@ -20,7 +20,7 @@ const (
 	// periodic traffic (pings, RPC polls, blocks) alone exceeds the
 	// target; above MaxRate the model stops resembling one node.
 	MinRate = 60
-	MaxRate = 100_000
+	MaxRate = 20_000
 	// Implementation is what SegmentMeta.implementation says for
 	// generated archives.
 	Implementation = "synthetic"

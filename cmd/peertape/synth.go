@@ -86,7 +86,7 @@ See "go doc github.com/peertape/peertape/synth" for exactly what each injects.`,
 				Progress:        func(d time.Duration, _ uint64) { bar.Set(int64(d / time.Second)) },
 			})
 			bar.Done()
-			if rep == nil {
+			if rep == nil || (err != nil && rep.Events == 0) {
 				return err
 			}
 			took := time.Since(began)

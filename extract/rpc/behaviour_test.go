@@ -68,8 +68,8 @@ func TestUnsupportedSkipped(t *testing.T) {
 }
 
 // TestSlowRPCDoesNotBlockOthers: a hanging getrawaddrman times out on its
-// own schedule, never has more than one request outstanding, and the
-// other RPCs keep their pace meanwhile.
+// own schedule, backs off, never has more than one request outstanding,
+// and the other RPCs keep their pace meanwhile.
 func TestSlowRPCDoesNotBlockOthers(t *testing.T) {
 	f := newFakeCore(t, coreFixtures(t))
 	f.setHang(GetRawAddrman, true)
@@ -105,9 +105,11 @@ func TestSlowRPCDoesNotBlockOthers(t *testing.T) {
 	}
 	base, n0 := runtime.NumGoroutine(), timeouts()
 	waitUntil(t, c, 20*time.Second, "ten more timeouts", func() bool { return timeouts() >= n0+10 })
-	t.Logf("goroutines: %d before, %d after ten more timeouts", base, runtime.NumGoroutine())
 	if g := runtime.NumGoroutine(); g > base+15 {
 		t.Errorf("goroutines grew from %d to %d over ten timeouts", base, g)
+	}
+	if counter(t, reg, "rpcextractor_rpc_backoff_skipped_total", map[string]string{"rpc_method": GetRawAddrman}) == 0 {
+		t.Error("no polls skipped after timeouts: the abandoned requests would pile up in the node")
 	}
 	// The node recovers: events flow again.
 	f.setHang(GetRawAddrman, false)

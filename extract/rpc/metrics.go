@@ -15,6 +15,7 @@ type metrics struct {
 	events           *prometheus.CounterVec   // {rpc_method}
 	unsupported      *prometheus.GaugeVec     // {rpc_method}
 	unsupportedTotal *prometheus.CounterVec   // {rpc_method}
+	skipped          *prometheus.CounterVec   // {rpc_method}
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,5 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]string{"rpc_method"}),
 		unsupportedTotal: f.NewCounterVec(prometheus.CounterOpts{Name: "rpc_unsupported_total",
 			Help: "Method-not-found answers."}, []string{"rpc_method"}),
+		skipped: f.NewCounterVec(prometheus.CounterOpts{Name: "rpc_backoff_skipped_total",
+			Help: "Polls skipped after timeouts, while the node may still work on abandoned requests."}, []string{"rpc_method"}),
 	}
 }

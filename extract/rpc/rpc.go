@@ -7,7 +7,9 @@
 // per-request timeout, so a slow or hanging RPC (getrawaddrman on a big
 // address manager, a node stuck in a lock) never delays the others, and
 // at most one request per RPC is ever outstanding: nothing queues up while
-// the node is slow or down. RPCs the node does not have (btcd lacks most
+// the node is slow or down. After a timeout the RPC backs off (up to four
+// intervals), because the node keeps working on a request its client
+// abandoned. RPCs the node does not have (btcd lacks most
 // of them, older Cores lack getaddrmaninfo or getorphantxs) are logged
 // once, counted, and asked again only every UnsupportedRecheck.
 package rpc
@@ -459,6 +461,11 @@ type poller struct {
 	failures           int
 	lastModelErr       string
 	lastConnectionFail bool
+	// After a timeout the node may still be working on the abandoned
+	// request (Core does not cancel an RPC when its client goes away), so
+	// the next ones wait: the gap doubles per timeout up to 4 intervals.
+	backoff     time.Duration
+	lastAttempt time.Time
 }
 
 func (p *poller) run(ctx context.Context) {
@@ -482,7 +489,12 @@ func (p *poller) once(ctx context.Context) {
 	if p.unsupported && time.Since(p.unsupportedAt) < p.x.opts.UnsupportedRecheck {
 		return
 	}
+	if p.backoff > 0 && time.Since(p.lastAttempt) < p.backoff-p.interval/2 {
+		p.x.m.skipped.WithLabelValues(p.m.name).Inc()
+		return
+	}
 	start := time.Now()
+	p.lastAttempt = start
 	raw, err := p.cl.call(ctx, p.m.name, p.m.params, p.timeout)
 	if ctx.Err() != nil {
 		return
@@ -504,6 +516,9 @@ func (p *poller) once(ctx context.Context) {
 		}
 		p.x.m.errors.WithLabelValues(p.m.name, fe.reason).Inc()
 		p.failures++
+		if fe.reason == "timeout" {
+			p.backoff = min(max(2*p.interval, 2*p.backoff), 4*p.interval)
+		}
 		if msg := fe.Error(); msg != p.lastErr {
 			log.Warn("fetch failed; retrying every interval", "reason", fe.reason, "error", msg)
 			p.lastErr = msg
@@ -518,6 +533,7 @@ func (p *poller) once(ctx context.Context) {
 		p.unsupported = false
 		p.x.m.unsupported.WithLabelValues(p.m.name).Set(0)
 	}
+	p.backoff = 0
 	if p.failures > 0 {
 		log.Info("fetch works again", "failures", p.failures)
 		if p.lastConnectionFail {
