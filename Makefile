@@ -9,8 +9,8 @@ BIN := bin/peertape
 # Debian packages: protoc for `make generate`, clang/llvm/libbpf for the BPF
 # programs, sys/sdt.h for the USDT test program, the zstd CLI for format
 # tests and benchmark ratios, promtool (prometheus) for exposition checks,
-# bpftrace as an independent USDT oracle.
-APT_PACKAGES := protobuf-compiler clang llvm libbpf-dev systemtap-sdt-dev zstd prometheus bpftrace
+# bpftrace as an independent USDT oracle, curl for make demo's scrapes.
+APT_PACKAGES := protobuf-compiler clang llvm libbpf-dev systemtap-sdt-dev zstd prometheus bpftrace curl
 PROTOC_GEN_GO_VERSION := v1.36.12
 
 .PHONY: all deps build generate test bench demo fuzz fixtures clean
@@ -49,9 +49,15 @@ test: deps
 bench: deps build
 	$(GO) run ./tools/bench -bin $(BIN) $(BENCH_FLAGS)
 
+# The main job end to end on the embedded default (no bitcoind, no external
+# server): synthesize, inspect, replay offline and through embedded NATS,
+# report anomalies, cut and sanitize. Output in demo/.
+demo: deps build
+	PEERTAPE=$(BIN) ./scripts/demo.sh
+
 # Every fuzz target for FUZZTIME (default 10s) each.
 fuzz: deps
 	./scripts/fuzz.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin demo
