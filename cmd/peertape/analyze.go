@@ -143,6 +143,15 @@ func runAnalyze(cmd *cobra.Command, f *analyzeFlags, args []string) error {
 
 	rep := engine.Report()
 	rep.SetReplay(args, time.Duration(f.margin))
+	if len(r.Nodes()) > 1 {
+		// Several nodes: the reproducing command replays the anomaly's
+		// node only.
+		for i := range rep.Anomalies {
+			if a := &rep.Anomalies[i]; a.Node != "" {
+				a.Replay += " --node " + shellWord(a.Node)
+			}
+		}
+	}
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	if f.asJSON {
 		enc := json.NewEncoder(out)
@@ -247,3 +256,11 @@ func formatThresholds(m map[string]float64) string {
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// shellWord quotes s for a POSIX shell unless it is plainly safe.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

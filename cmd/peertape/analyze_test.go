@@ -144,3 +144,24 @@ func TestAnalyzeHelp(t *testing.T) {
 		}
 	}
 }
+
+// Two nodes' archives: anomalies carry their node, and each reproducing
+// command selects that node.
+func TestAnalyzeTwoNodes(t *testing.T) {
+	a := synthArchive(t)
+	b := filepath.Join(t.TempDir(), "n2")
+	if _, stderr, code := peertape(t, "synth", "-o", b, "--node", "n2", "--duration", "3m", "--rate", "60", "--anomaly", "inbound-flood@1m:30s"); code != 0 {
+		t.Fatalf("synth: exit %d\n%s", code, stderr)
+	}
+	rep := analyzeJSON(t, a, b)
+	kinds := map[string]string{}
+	for _, an := range rep.Anomalies {
+		kinds[an.Kind] = an.Node
+		if !strings.HasSuffix(an.Replay, " --node "+an.Node) || !strings.Contains(an.Replay, a+" "+b+" --from ") {
+			t.Errorf("%s on %s: replay command %q does not select its node", an.Kind, an.Node, an.Replay)
+		}
+	}
+	if kinds[analyze.KindPingBacklog] != "n1" || kinds[analyze.KindInboundFlood] != "n2" {
+		t.Errorf("anomalies by kind → node: %v; want ping-backlog on n1, inbound-flood on n2", kinds)
+	}
+}
