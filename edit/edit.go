@@ -224,16 +224,27 @@ func Merge(ctx context.Context, inputs []string, o Options) (*Report, error) {
 		}
 		s.addGaps(in.node, gaps, nil)
 	}
+	// Progress is in input bytes, as for Filter and Split; interleaved
+	// readers have no single offset, so the bytes done are estimated
+	// from how far the merge got in event time.
+	var total int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			total += st.Size()
+		}
+	}
 	first, _ := r.Span()
+	done := int64(0)
 	for r.Next() {
 		if rep.Read%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				s.abort()
 				return rep, err
 			}
-			if o.Progress != nil {
-				_, last := r.Span()
-				o.Progress(r.RawEvent().Time-first, last-first)
+			if _, last := r.Span(); o.Progress != nil && last > first {
+				frac := float64(r.RawEvent().Time-first) / float64(last-first)
+				done = max(done, min(total, int64(frac*float64(total))))
+				o.Progress(done, total)
 			}
 		}
 		rep.Read++
@@ -244,6 +255,9 @@ func Merge(ctx context.Context, inputs []string, o Options) (*Report, error) {
 	}
 	if err := s.close(); err != nil {
 		return rep, err
+	}
+	if o.Progress != nil {
+		o.Progress(total, total)
 	}
 	return rep, nil
 }

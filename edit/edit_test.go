@@ -504,3 +504,61 @@ func TestSplitSize(t *testing.T) {
 		t.Error("both --every and --size accepted")
 	}
 }
+
+// TestProgress: every edit reports input bytes, never going back, and
+// ends at done == total = the inputs' size — also a merge that
+// interleaves (event-time estimate) and one that concatenates (frames).
+func TestProgress(t *testing.T) {
+	dir, files := inputs(t, 3000)
+	overlap := filepath.Join(t.TempDir(), "n1-z.seg.zst")
+	if err := sanitizetest.WriteSegment(overlap, sanitizetest.Meta("n1", t0), sanitizetest.Events(500, 9, t0+300, sanitizetest.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	size := func(paths ...string) int64 {
+		var n int64
+		for _, p := range paths {
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += st.Size()
+		}
+		return n
+	}
+	var all []string
+	for _, f := range files {
+		all = append(all, f.path)
+	}
+	for _, tc := range []struct {
+		name  string
+		total int64
+		run   func(o Options) (*Report, error)
+	}{
+		{"filter", size(all...), func(o Options) (*Report, error) { return Filter(context.Background(), []string{dir}, Selection{}, o) }},
+		{"split", size(all...), func(o Options) (*Report, error) { return Split(context.Background(), []string{dir}, time.Second, 0, o) }},
+		{"merge concatenating", size(files[0].path, files[1].path), func(o Options) (*Report, error) {
+			return Merge(context.Background(), []string{files[1].path, files[0].path}, o)
+		}},
+		{"merge interleaving", size(append(all, overlap)...), func(o Options) (*Report, error) {
+			return Merge(context.Background(), []string{dir, overlap}, o)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls int
+			var last int64
+			o := Options{Out: filepath.Join(t.TempDir(), "out"), Progress: func(done, total int64) {
+				calls++
+				if total != tc.total || done < last || done > total {
+					t.Errorf("progress %d / %d after %d, want total %d, never back", done, total, last, tc.total)
+				}
+				last = done
+			}}
+			if _, err := tc.run(o); err != nil {
+				t.Fatal(err)
+			}
+			if calls == 0 || last != tc.total {
+				t.Errorf("%d calls, last %d, want the end at %d", calls, last, tc.total)
+			}
+		})
+	}
+}

@@ -34,8 +34,9 @@ type Options struct {
 	// label "peertape.edit".
 	Label string
 	// Progress, when set, is called now and then with how far the edit
-	// got: input bytes for Filter and Split, event time in ms since the
-	// start for Merge.
+	// got in input bytes, the last call with done == total. (Merge
+	// estimates the bytes done from event time when it interleaves
+	// inputs.)
 	Progress func(done, total int64)
 	Logger   *slog.Logger
 }

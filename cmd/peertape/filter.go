@@ -36,28 +36,12 @@ func addFrameSizeFlag(cmd *cobra.Command, v *byteSize) {
 }
 
 // options returns the edit options; label describes the edit in the
-// output metadata.
-func (f *editFlags) options(cmd *cobra.Command, label string, bytes bool) (edit.Options, func(), error) {
+// output metadata. Every edit reports its progress in input bytes.
+func (f *editFlags) options(cmd *cobra.Command, label string) (edit.Options, func(), error) {
 	if f.out == "" {
 		return edit.Options{}, nil, usagef("-o OUT is required")
 	}
-	name := strings.Fields(label)[0]
-	bar, done := barFunc(cmd.ErrOrStderr(), name)
-	if !bytes {
-		// Merge reports event time in ms: show seconds.
-		var p *progress
-		bar = func(d, t int64) {
-			if p == nil {
-				p = newProgress(cmd.ErrOrStderr(), name+" (s of event time)", t/1000, false)
-			}
-			p.Set(d / 1000)
-		}
-		done = func() {
-			if p != nil {
-				p.Done()
-			}
-		}
-	}
+	bar, done := barFunc(cmd.ErrOrStderr(), strings.Fields(label)[0])
 	return edit.Options{Out: f.out, Level: f.level, FrameSize: int64(f.frameSize), Label: label, Progress: bar}, done, nil
 }
 
@@ -144,7 +128,7 @@ mempool and validation events never match.`,
 					label += " " + part.flag + " " + part.v
 				}
 			}
-			o, done, err := ef.options(cmd, label, true)
+			o, done, err := ef.options(cmd, label)
 			if err != nil {
 				return err
 			}

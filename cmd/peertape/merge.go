@@ -29,7 +29,7 @@ that overlap in time, not with their number or size.`,
   peertape merge recorder1/ recorder2/ -o merged.seg.zst`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, done, err := ef.options(cmd, "merge", false)
+			o, done, err := ef.options(cmd, "merge")
 			if err != nil {
 				return err
 			}

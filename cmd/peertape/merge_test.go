@@ -185,3 +185,49 @@ func TestBoundedMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestEditProgressOnTerminal runs the editing commands on a terminal (a
+// pty from script(1), sized as a real one is) and checks that each shows
+// its progress bar through to 100 %, and none when stderr is a pipe (the
+// other CLI tests).
+func TestEditProgressOnTerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) (util-linux) not installed: no way to get a pty")
+	}
+	in, _ := twoNodes(t, 2000)
+	key := filepath.Join(t.TempDir(), "k")
+	if _, stderr, code := peertape(t, "sanitize", "--new-key", key); code != 0 {
+		t.Fatalf("--new-key: %s", stderr)
+	}
+	for _, tc := range []struct {
+		label string
+		args  []string
+	}{
+		{"filter", []string{"filter", in, "--peer", "7"}},
+		{"merge", []string{"merge", in}},
+		{"split", []string{"split", in, "--every", "1m"}},
+		{"sanitize", []string{"sanitize", in, "--key-file", key}},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			args := append(tc.args, "-o", filepath.Join(t.TempDir(), "out"))
+			line := "stty cols 120 rows 40; exec " + binary
+			for _, a := range args {
+				line += " '" + a + "'"
+			}
+			out, err := exec.Command(script, "-qec", line, "/dev/null").CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+			var bar bool
+			for _, l := range strings.Split(strings.ReplaceAll(string(out), "\r", "\n"), "\n") {
+				if strings.Contains(l, tc.label+" ") && strings.Contains(l, "100 %") && strings.Contains(l, "[") {
+					bar = true
+				}
+			}
+			if !bar {
+				t.Errorf("%v on a terminal: no progress bar %q reaching 100 %%:\n%s", args, tc.label, out)
+			}
+		})
+	}
+}

@@ -42,7 +42,7 @@ NODE-TIME-SEQ.seg.zst with TIME the first event's time.`,
 			if size > 0 {
 				label = "split --size " + size.String()
 			}
-			o, done, err := ef.options(cmd, label, true)
+			o, done, err := ef.options(cmd, label)
 			if err != nil {
 				return err
 			}
