@@ -227,3 +227,39 @@ func runProbes(t *testing.T, path string) map[string]TracingUsdtArgs {
 	}
 	return got
 }
+
+// TestKernelRequirementErrors points the uprobe PMU at kernels without
+// uprobes and without uprobe reference counters (semaphores): each is
+// named, with the kernel needed. Privileges come first, so this needs
+// them; the real kernel passes.
+func TestKernelRequirementErrors(t *testing.T) {
+	caps, err := effectiveCaps()
+	if err != nil || checkCaps(caps) != nil {
+		t.Skipf("needs CAP_BPF and CAP_PERFMON (or root) to get past the privilege check: caps %#x %v", caps, err)
+	}
+	real := uprobePMU
+	defer func() { uprobePMU = real }()
+	noRefCtr := t.TempDir()
+	if err := os.WriteFile(filepath.Join(noRefCtr, "type"), []byte("9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, pmu, what string
+	}{
+		{"no uprobes", filepath.Join(t.TempDir(), "missing"), "kernel uprobe support"},
+		{"no reference counters", noRefCtr, "kernel 4.20 or newer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			uprobePMU = tc.pmu
+			err := checkRequirements()
+			var me *MissingError
+			if !errors.As(err, &me) || !bytes.Contains([]byte(err.Error()), []byte(tc.what)) || !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("checkRequirements = %v, want a MissingError naming %q", err, tc.what)
+			}
+		})
+	}
+	uprobePMU = real
+	if err := checkRequirements(); err != nil {
+		t.Errorf("this kernel: %v", err)
+	}
+}

@@ -45,7 +45,9 @@ const (
 	capBPF      = 39
 )
 
-const uprobePMU = "/sys/bus/event_source/devices/uprobe"
+// uprobePMU is the kernel's uprobe PMU in sysfs (a variable so tests can
+// point it at a kernel without one).
+var uprobePMU = "/sys/bus/event_source/devices/uprobe"
 
 var (
 	reqOnce sync.Once
