@@ -766,6 +766,9 @@ func (r *Reader) nextUpstream() bool {
 		rec, err := r.rr.next()
 		if err != nil {
 			r.done = true
+			// The archive is one pseudo-frame: close it so the scanned
+			// index (info, verify) counts its records.
+			r.scanned.closeFrame(0, r.size, r.rawCount.n)
 			var chainErr *CorruptError
 			switch {
 			case err == io.EOF:

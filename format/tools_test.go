@@ -293,3 +293,56 @@ func TestSummarizeAndExpand(t *testing.T) {
 		t.Fatal("missing path accepted")
 	}
 }
+
+// Regression: info and verify counted 0 events in peer-observer archives,
+// complete or torn, because the scanned index never closed the archive's
+// pseudo-frame.
+func TestSummarizeAndVerifyUpstream(t *testing.T) {
+	dir := t.TempDir()
+	evs := testEvents(t, 20000, 15, 1_775_552_833_000)
+	data := zstdCompress(t, upstreamBytes(t, evs, 1_775_552_833))
+	full := filepath.Join(dir, "mainnet.20260407-090713-133.bin.zst")
+	cut := filepath.Join(dir, "cut.20260407-090713-133.bin.zst")
+	os.WriteFile(full, data, 0o644)
+	os.WriteFile(cut, data[:len(data)*2/3], 0o644)
+	for _, tc := range []struct {
+		path     string
+		complete bool
+	}{{full, true}, {cut, false}} {
+		t.Run(filepath.Base(tc.path), func(t *testing.T) {
+			got, _ := readAll(t, tc.path)
+			if len(got) == 0 || (tc.complete && len(got) != len(evs)) {
+				t.Fatalf("read %d events", len(got))
+			}
+			wantKinds := map[string]uint64{}
+			for _, ev := range got {
+				wantKinds[ev.Kind.String()]++
+			}
+			s, err := Summarize(tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Events != uint64(len(got)) || s.Complete != tc.complete || s.Format != "peer-observer" {
+				t.Fatalf("summary: %d events complete=%v format %s, want %d complete=%v", s.Events, s.Complete, s.Format, len(got), tc.complete)
+			}
+			if s.FirstEventTimeMs != got[0].Time || s.LastEventTimeMs != got[len(got)-1].Time || s.BytesPerEvent == 0 {
+				t.Fatalf("summary times %d..%d, bytes/event %v", s.FirstEventTimeMs, s.LastEventTimeMs, s.BytesPerEvent)
+			}
+			for k, n := range wantKinds {
+				if s.Kinds[k] != n {
+					t.Errorf("kind %s: %d, want %d", k, s.Kinds[k], n)
+				}
+			}
+			if s.Frames != 1 {
+				t.Errorf("frames %d, want 1", s.Frames)
+			}
+			v, err := Verify(tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Events != uint64(len(got)) || v.OK() != tc.complete {
+				t.Fatalf("verify: %d events ok=%v problems %v", v.Events, v.OK(), v.Problems)
+			}
+		})
+	}
+}
