@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"math"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -65,23 +66,49 @@ var hashFields = map[protoreflect.Name]bool{
 	"witness_block": true, "compact_block": true,
 }
 
+// setField is one populated field of a message being rendered.
+type setField struct {
+	fd protoreflect.FieldDescriptor
+	v  protoreflect.Value
+}
+
+// fieldSet collects a message's populated fields with one Range call,
+// which resolves each oneof once instead of asking Has of every arm (the
+// P2P message oneof has dozens); the collector closure is made once per
+// pooled set so Range does not allocate.
+type fieldSet struct {
+	fields []setField
+	add    func(protoreflect.FieldDescriptor, protoreflect.Value) bool
+}
+
+var fieldSets = sync.Pool{New: func() any {
+	s := &fieldSet{fields: make([]setField, 0, 16)}
+	s.add = func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		s.fields = append(s.fields, setField{fd, v})
+		return true
+	}
+	return s
+}}
+
 func appendMessage(dst []byte, m protoreflect.Message) []byte {
-	dst = append(dst, '{')
-	first := true
-	fields := m.Descriptor().Fields()
-	// Field order, not Range order, so output is stable.
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		if !m.Has(fd) {
-			continue
+	set := fieldSets.Get().(*fieldSet)
+	m.Range(set.add)
+	fields := set.fields
+	// Field order, not Range order (deliberately unstable), so output is
+	// stable. Insertion sort: messages have few set fields.
+	for i := 1; i < len(fields); i++ {
+		for j := i; j > 0 && fields[j].fd.Index() < fields[j-1].fd.Index(); j-- {
+			fields[j], fields[j-1] = fields[j-1], fields[j]
 		}
-		if !first {
+	}
+	dst = append(dst, '{')
+	for i, f := range fields {
+		if i > 0 {
 			dst = append(dst, ',')
 		}
-		first = false
+		fd, v := f.fd, f.v
 		dst = appendString(dst, string(fd.Name()))
 		dst = append(dst, ':')
-		v := m.Get(fd)
 		switch {
 		case fd.IsList():
 			l := v.List()
@@ -99,6 +126,10 @@ func appendMessage(dst []byte, m protoreflect.Message) []byte {
 			dst = appendValue(dst, fd, v)
 		}
 	}
+	first := len(fields) == 0
+	clear(fields)
+	set.fields = fields[:0]
+	fieldSets.Put(set)
 	if u := m.GetUnknown(); len(u) > 0 {
 		if !first {
 			dst = append(dst, ',')
@@ -190,6 +221,14 @@ func appendValue(dst []byte, fd protoreflect.FieldDescriptor, v protoreflect.Val
 
 const hexDigits = "0123456789abcdef"
 
+// safeASCII marks the bytes appendString copies unchanged.
+var safeASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func appendReversedHex(dst []byte, b []byte) []byte {
 	for i := len(b) - 1; i >= 0; i-- {
 		dst = append(dst, hexDigits[b[i]>>4], hexDigits[b[i]&0x0f])
@@ -202,7 +241,14 @@ func appendReversedHex(dst []byte, b []byte) []byte {
 // agents, log lines) cannot reach a terminal raw.
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	for i := 0; i < len(s); {
+	// Most strings (field names, addresses, user agents) need no escaping:
+	// copy the clean prefix in one append.
+	clean := 0
+	for clean < len(s) && safeASCII[s[clean]] {
+		clean++
+	}
+	dst = append(dst, s[:clean]...)
+	for i := clean; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
