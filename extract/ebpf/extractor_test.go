@@ -1,14 +1,17 @@
 package ebpf
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,7 +245,8 @@ func TestFollowRestart(t *testing.T) {
 	bpftest.Require(t)
 	bin := bpftest.Binary(t, "-O2")
 	pidFile := filepath.Join(t.TempDir(), "bitcoind.pid")
-	r := startExtractor(t, Options{BinaryPath: bin, PIDFile: pidFile, Node: "test-node"})
+	logs := &lockedBuffer{}
+	r := startExtractor(t, Options{BinaryPath: bin, PIDFile: pidFile, Node: "test-node", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 
 	block := func(fc *bpftest.FakeCore, height int) {
 		t.Helper()
@@ -265,6 +269,22 @@ func TestFollowRestart(t *testing.T) {
 		fc.Exit()
 		// The stale pid file names a dead process until the next start.
 		waitFor(t, "detach after exit", func() bool { return r.metric(t, "peertape_ebpf_attached") == 0 })
+		if i == 1 {
+			// After a crash the pid in the file may be reused by another
+			// program: the extractor keeps waiting instead of attaching
+			// to it or giving up (the next start must still attach).
+			other := exec.Command("sleep", "60")
+			if err := other.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+			if err := os.WriteFile(pidFile, []byte(fmt.Sprintf("%d\n", other.Process.Pid)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the extractor to look at the reused pid", func() bool {
+				return strings.Contains(logs.String(), fmt.Sprintf("pid %d runs ", other.Process.Pid))
+			})
+		}
 	}
 	if got := r.metric(t, "peertape_ebpf_attaches_total"); got != 3 {
 		t.Errorf("attaches_total = %v, want 3 (pids %v)", got, pids)
@@ -397,4 +417,22 @@ func TestRingFullCounted(t *testing.T) {
 		}
 		return dropped == uint64(lost())
 	})
+}
+
+// lockedBuffer collects the extractor's log for assertions.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
