@@ -72,6 +72,11 @@ import (
 //     error, or on SIGINT — with a context bounded to 10 s, before the
 //     summary is printed: flush and write files here. An error makes the
 //     exit code 1.
+//   - Linger runs after every sink was closed and the summary printed,
+//     only when the replay ended by itself (not on SIGINT or an error). It
+//     may block until ctx is cancelled (Ctrl-C): outputs that stay up for a
+//     person to look at, as --metrics-addr does, wait here, so they never
+//     eat into the other sinks' 10 s to flush.
 type replaySinkProvider interface {
 	AddFlags(fs *pflag.FlagSet)
 	Sinks(ctx context.Context, env replayEnv) ([]replaySink, error)
@@ -93,6 +98,7 @@ type replaySink struct {
 	Pass        func(pass int)
 	Idle        func()
 	Close       func(ctx context.Context, st replay.Stats) error
+	Linger      func(ctx context.Context)
 }
 
 var replayProviders []replaySinkProvider
@@ -359,6 +365,13 @@ func runReplay(cmd *cobra.Command, f *replayFlags, args []string) error {
 	}
 	closeErr := closeSinks(st)
 	printReplaySummary(stderr, f.summaryJSON, st, r, descs)
+	if !interrupted && runErr == nil && closeErr == nil && ctx.Err() == nil {
+		for _, s := range sinks {
+			if s.Linger != nil {
+				s.Linger(ctx)
+			}
+		}
+	}
 	switch {
 	case runErr != nil:
 		return runErr

@@ -46,17 +46,9 @@ type metricsReplaySink struct {
 	detect           *detectFlags
 }
 
-// The provider is registered from a package variable's initializer, not an
-// init function: variables are initialized before any init function, so it
-// comes before replay.go's own sinks in replayProviders. runReplay closes
-// sinks in reverse order, so this one closes last — it may wait for
-// SIGINT (--metrics-addr keeps serving), and the NATS or JSON sinks must
-// have flushed within their 10 s close budget before that.
-var metricsReplayProvider = func() *metricsReplaySink {
-	p := &metricsReplaySink{interval: seconds(analyze.DefaultSampleInterval), detect: newDetectFlags()}
-	registerReplaySink(p)
-	return p
-}()
+func init() {
+	registerReplaySink(&metricsReplaySink{interval: seconds(analyze.DefaultSampleInterval), detect: newDetectFlags()})
+}
 
 func (p *metricsReplaySink) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&p.addr, "metrics-addr", "", "serve the analyzers' /metrics (Prometheus text or OpenMetrics) on ADDR; keeps serving after the archive ends until Ctrl-C")
@@ -235,19 +227,19 @@ func (p *metricsReplaySink) Sinks(ctx context.Context, env replayEnv) ([]replayS
 		},
 		Close: func(_ context.Context, st replay.Stats) error {
 			finishFiles()
+			return filesErr
+		},
+		Linger: func(ctx context.Context) {
 			if srv == nil {
-				return filesErr
+				return
 			}
-			if ctx.Err() == nil && !st.Stopped {
-				cur := sw.cur.Load()
-				log.Info("replay finished; still serving metrics until interrupted (Ctrl-C)",
-					"url", "http://"+served+"/metrics", "events", cur.Events(), "last_event", event.FormatTime(cur.Now()))
-				<-ctx.Done()
-			}
+			cur := sw.cur.Load()
+			log.Info("replay finished; still serving metrics until interrupted (Ctrl-C)",
+				"url", "http://"+served+"/metrics", "events", cur.Events(), "last_event", event.FormatTime(cur.Now()))
+			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			srv.Shutdown(sctx)
-			return filesErr
 		},
 	}}, nil
 }
