@@ -59,7 +59,8 @@ func TestExtractEvents(t *testing.T) {
 		t.Run(opt, func(t *testing.T) {
 			bin := bpftest.Binary(t, opt)
 			fc := bpftest.Start(t, bin)
-			r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid, Node: "test-node"})
+			logs := &lockedBuffer{}
+			r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid, Node: "test-node", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			fc.Wait(bpftest.Tracepoints...)
 			r.attachedTo(t, fc.Pid)
 
@@ -186,6 +187,13 @@ func TestExtractEvents(t *testing.T) {
 				if got := r.metric(t, "peertape_ebpf_decode_errors_total", "command", cmd); int(got) != n {
 					t.Errorf("decode_errors_total{command=%q} = %v, want %d", cmd, got, n)
 				}
+				// Counted and logged, never silent.
+				if l := logs.String(); !strings.Contains(l, "P2P payload did not parse") || !strings.Contains(l, "command="+cmd) {
+					t.Errorf("decode error of %s not logged:\n%s", cmd, l)
+				}
+			}
+			if len(decodeErrs) == 0 {
+				t.Error("no message case exercises a decode error")
 			}
 			if got := r.metric(t, "peertape_ebpf_truncated_strings_total", "tracepoint", "net:misbehaving_connection", "field", "reason"); got != 1 {
 				t.Errorf("truncated_strings_total for the 300-character reason = %v, want 1", got)
@@ -388,7 +396,8 @@ func TestRingFullCounted(t *testing.T) {
 	bin := bpftest.Binary(t, "-O2")
 	fc := bpftest.Start(t, bin)
 	const ring = 256 << 10
-	r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid, Node: "test-node",
+	logs := &lockedBuffer{}
+	r := startExtractor(t, Options{BinaryPath: bin, PID: fc.Pid, Node: "test-node", Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		EventsRingSize: ring, WakeupBytes: ring, MaxDelay: 300 * time.Millisecond, PollInterval: 10 * time.Millisecond})
 	fc.Wait("net:inbound_message")
 	r.attachedTo(t, fc.Pid)
@@ -417,6 +426,10 @@ func TestRingFullCounted(t *testing.T) {
 		}
 		return dropped == uint64(lost())
 	})
+	// Never silent: the loss is also logged, with what was lost.
+	if l := logs.String(); !strings.Contains(l, `msg="probe hits lost in BPF"`) || !strings.Contains(l, "net:inbound_message ring_full") {
+		t.Errorf("ring-buffer loss not logged:\n%s", l)
+	}
 }
 
 // lockedBuffer collects the extractor's log for assertions.
