@@ -166,6 +166,11 @@ publish every event's original bytes on peer-observer's subject for its kind
 log-extractor, ipc; "unknown" for kinds this build does not know), so
 peer-observer's tools consume a replay unchanged. --json writes JSON lines
 to stdout (as cat --json), --null drops everything (benchmarks, checks).
+The analyzers (the same as peertape metrics runs live, on event time, so
+the numbers do not depend on --speed): --metrics-addr ADDR serves their
+/metrics and keeps serving after the end until Ctrl-C, --metrics-out FILE
+writes the final exposition, --openmetrics FILE [--interval 15s] writes
+timestamped samples for promtool tsdb create-blocks-from openmetrics.
 
 On a terminal, stderr shows a progress bar and stdin takes keys:
 space pause/resume, n or → one event while paused, + or ↑ twice as fast,
@@ -177,7 +182,8 @@ code is then 1 after everything readable was replayed.`,
 		Example: `  peertape replay demo/ --embedded-nats --listen 0.0.0.0:4222 --delay 5s
   peertape replay node-a/ node-b/ --nats nats://127.0.0.1:4222 --speed 10 --from +2h --to +3h
   peertape replay archive.20260407-090713-133.bin.zst --speed max --only netmsg:inv --json | jq .event
-  peertape replay demo/ --speed max --null --summary-json`,
+  peertape replay demo/ --speed max --null --summary-json
+  peertape replay demo/ --speed max --metrics-out metrics.txt --openmetrics history.om --interval 15s`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runReplay(cmd, f, args) },
 	}
