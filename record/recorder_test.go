@@ -815,7 +815,12 @@ func TestMetricsPromtool(t *testing.T) {
 		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out, buf.String())
 	}
 	for _, want := range []string{"peertape_record_events_total{kind=\"netmsg\"}", "peertape_record_fsync_duration_seconds_bucket",
-		"peertape_record_seconds_since_last_event", "peertape_nats_slow_consumer_dropped_total", "peertape_record_flushes_total"} {
+		"peertape_record_seconds_since_last_event", "peertape_nats_slow_consumer_dropped_total", "peertape_record_flushes_total",
+		// every metric issue 4 lists
+		"peertape_record_event_bytes_total{kind=\"netmsg\"}", "peertape_record_segments_rotated_total",
+		"peertape_record_retention_deleted_segments_total{reason=\"size\"}", "peertape_record_retention_deleted_segments_total{reason=\"age\"}",
+		"peertape_record_frames_closed_total", "peertape_record_write_errors_total", "peertape_nats_disconnects_total",
+		"peertape_nats_reconnects_total", "peertape_record_gaps_total"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("exposition lacks %s", want)
 		}
