@@ -66,24 +66,32 @@ func AppendTextLine(dst []byte, ev Event, msg *pb.Event) ([]byte, error) {
 // the message has nothing but that arm (and the skip field).
 func innermost(m protoreflect.Message, skip protoreflect.Name) protoreflect.Value {
 	cur := protoreflect.ValueOfMessage(m)
+	set := fieldSets.Get().(*fieldSet)
+	defer func() {
+		clear(set.fields)
+		set.fields = set.fields[:0]
+		fieldSets.Put(set)
+	}()
 	for {
 		msg := cur.Message()
+		set.fields = set.fields[:0]
+		msg.Range(set.add) // the pooled collector: no closure allocated per event
 		var arm protoreflect.FieldDescriptor
+		var armValue protoreflect.Value
 		others := 0
-		msg.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		for _, f := range set.fields {
 			switch {
-			case fd.Name() == skip:
-			case fd.ContainingOneof() != nil && arm == nil:
-				arm = fd
+			case f.fd.Name() == skip:
+			case f.fd.ContainingOneof() != nil && arm == nil:
+				arm, armValue = f.fd, f.v
 			default:
 				others++
 			}
-			return true
-		})
+		}
 		if arm == nil || others > 0 {
 			return cur
 		}
-		v := msg.Get(arm)
+		v := armValue
 		if arm.Kind() != protoreflect.MessageKind {
 			if arm.Kind() == protoreflect.BoolKind && v.Bool() && skip != "" {
 				return protoreflect.Value{} // verack, sendheaders, ...: the type says it all
