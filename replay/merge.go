@@ -46,6 +46,7 @@ type input struct {
 
 	reported int // problems of this file already reported (across passes)
 	gapsSeen int
+	tornSaid bool // the torn tail was logged (once, not every --loop pass)
 }
 
 // Replay is a merged, time-ordered stream over a set of archive files. Use
@@ -448,6 +449,12 @@ func (r *Replay) closeInput(in *input) {
 		r.problem(fmt.Errorf("read %s: %w", in.Path, err))
 	}
 	r.collect(in)
+	// A torn tail is what a recording in progress or a crash leaves, not
+	// damage: say how much was left out, without counting a problem.
+	if d := in.r.Dropped() + in.r.DroppedRaw(); d > 0 && !in.tornSaid {
+		in.tornSaid = true
+		r.cfg.log.Info("replay: torn tail skipped", "file", in.Path, "bytes", d)
+	}
 	in.r.Close()
 	in.r = nil
 }

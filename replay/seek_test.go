@@ -1,7 +1,10 @@
 package replay
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -192,7 +195,18 @@ func TestTornTails(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeFile(t, tc.path, b[:len(b)*2/3])
-			got := readAll(t, open(t, []string{tc.path}))
+			var logBuf bytes.Buffer
+			r := open(t, []string{tc.path}, WithLogger(slog.New(slog.NewJSONHandler(&logBuf, nil))))
+			got := readAll(t, r)
+			// The torn tail is logged with its size, once, and is not a problem.
+			var l struct {
+				Msg   string `json:"msg"`
+				File  string `json:"file"`
+				Bytes int64  `json:"bytes"`
+			}
+			if err := json.Unmarshal(logBuf.Bytes(), &l); err != nil || l.File != tc.path || l.Bytes <= 0 || r.Problems() != 0 {
+				t.Fatalf("torn tail log %q (%v), problems %d", logBuf.String(), err, r.Problems())
+			}
 			if len(got) == 0 || len(got) >= len(evs) {
 				t.Fatalf("got %d of %d events", len(got), len(evs))
 			}
