@@ -141,7 +141,7 @@ func init() { rootCmd.AddCommand(recordCmd) }
 
 func newRecordCmd(f *recordFlags) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "record --dir DIR --node NAME (--nats URL | --embedded-nats) [flags]",
+		Use:   "record --dir DIR --node NAME (--nats URL | --embedded-nats | --rpc-host/--p2p-address/--log-file/--ebpf ...) [flags]",
 		Short: "Record every event into rotating, compressed segment files",
 		Long: `record runs for months beside a node and writes every event, byte for byte
 as it arrived, into rotating segments in DIR (NODE-YYYYMMDDTHHMMSSZ-SEQ.seg.zst;
@@ -180,6 +180,12 @@ Metrics (peertape_*) are served on --metrics-addr /metrics; "" disables.`,
   # the recorder hosts NATS; point the extractors at 127.0.0.1:4222
   peertape record --dir /var/lib/peertape --node mainnet-1 --embedded-nats \
       --retain-size 200GiB --compact
+
+  # all in one, no NATS: the RPC, P2P and log extractors in-process, with the
+  # flags of peertape extract rpc|p2p|log (start bitcoind with -addnode=127.0.0.1:9333)
+  peertape record --dir /var/lib/peertape --node mainnet-1 \
+      --rpc-cookie-file /var/lib/bitcoind/.cookie --p2p-address 127.0.0.1:9333 \
+      --log-file /var/lib/bitcoind/debug.log --retain-size 200GiB --compact
 
   # only P2P messages, without raw transactions and blocks
   peertape record --dir /srv/tape --node alice --nats nats://10.0.0.5:4222 \
@@ -350,7 +356,7 @@ func runRecord(cmd *cobra.Command, f *recordFlags) error {
 		}
 	}
 	if !f.embedded && f.natsURL == "" && len(sources) == 0 {
-		return usagef("no source: give --nats URL or --embedded-nats")
+		return usagef("no source: give --nats URL or --embedded-nats, or in-process extractors (--rpc-host, --p2p-address, --log-file, --ebpf)")
 	}
 
 	// The lock comes before the NATS port, so a second recorder on the
