@@ -340,8 +340,19 @@ func runReplay(cmd *cobra.Command, f *replayFlags, args []string) error {
 		descs = append(descs, s.Description)
 	}
 	first, last := r.Span()
+	to := event.FormatTime(last)
+	if _, rto := r.Range(); rto == 0 || last < rto-1 {
+		// Files without an index (.partial, peer-observer archives) tell
+		// their end only once read: do not present their start as the end.
+		for _, fi := range r.Files() {
+			if !fi.Indexed {
+				to += " or later (files without index)"
+				break
+			}
+		}
+	}
 	log.Info("replaying", "files", len(r.Files()), "nodes", strings.Join(r.Nodes(), ","),
-		"from", event.FormatTime(first), "to", event.FormatTime(last), "speed", formatSpeed(speed), "sinks", strings.Join(descs, "; "))
+		"from", event.FormatTime(first), "to", to, "speed", formatSpeed(speed), "sinks", strings.Join(descs, "; "))
 
 	errOut, restore := stderr, func() {}
 	if ctl != nil {
