@@ -3,6 +3,7 @@ package analyze
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -23,8 +24,23 @@ type DetectOptions struct {
 	// ping (eBPF) or the p2p-extractor's. Default DefaultPingBacklog.
 	PingBacklog time.Duration
 	// InboundFlood: inbound connections within Window. Default
-	// DefaultInboundFlood.
+	// DefaultInboundFlood. A window is a flood only when it also reaches
+	// InboundFloodFactor times the node's baseline (see flood.go): the
+	// mean inbound connections per Window over the InboundBaseline of
+	// event time before it, flood windows left out. Until there is one
+	// Window of such history, the bar is InboundFloodWarmup instead.
 	InboundFlood int
+	// InboundFloodFactor: how many times its baseline a window's inbound
+	// connections must reach, at least 1. Default
+	// DefaultInboundFloodFactor.
+	InboundFloodFactor float64
+	// InboundBaseline: the span of event time the baseline is the mean
+	// over (at least one Window is used). Default DefaultInboundBaseline.
+	InboundBaseline time.Duration
+	// InboundFloodWarmup: inbound connections within Window that are a
+	// flood while there is no baseline yet (and at least InboundFlood).
+	// Default DefaultInboundFloodWarmup.
+	InboundFloodWarmup int
 	// MisbehavingBurst: misbehaviour reports within Window. Default
 	// DefaultMisbehavingBurst.
 	MisbehavingBurst int
@@ -53,16 +69,25 @@ type DetectOptions struct {
 
 // Defaults for DetectOptions.
 const (
-	DefaultPingBacklog      = time.Second
-	DefaultInboundFlood     = 30
-	DefaultMisbehavingBurst = 10
-	DefaultRejectSpike      = 100
-	DefaultOrphanFlood      = 100
-	DefaultMutatedBlocks    = 1
-	DefaultWindow           = time.Minute
-	DefaultCooldown         = 2 * time.Minute
-	DefaultMaxAnomalyPeers  = 10
-	DefaultMaxAnomalies     = 1000
+	DefaultPingBacklog  = time.Second
+	DefaultInboundFlood = 30
+	// A synthetic flood is 15 times the spy churn, real ones are usually
+	// tens of times the normal rate; four times leaves the Poisson noise
+	// of a busy node's churn (±5% per minute at 7/s) far below.
+	DefaultInboundFloodFactor = 4
+	DefaultInboundBaseline    = 30 * time.Minute
+	// Above the heaviest normal churn seen (about 7 connections/s, 420
+	// per minute, on mainnet nodes targeted by spies) with margin, below
+	// a flood of 40/s.
+	DefaultInboundFloodWarmup = 1000
+	DefaultMisbehavingBurst   = 10
+	DefaultRejectSpike        = 100
+	DefaultOrphanFlood        = 100
+	DefaultMutatedBlocks      = 1
+	DefaultWindow             = time.Minute
+	DefaultCooldown           = 2 * time.Minute
+	DefaultMaxAnomalyPeers    = 10
+	DefaultMaxAnomalies       = 1000
 )
 
 func (o DetectOptions) withDefaults() DetectOptions {
@@ -78,6 +103,11 @@ func (o DetectOptions) withDefaults() DetectOptions {
 	}
 	defd(&o.PingBacklog, DefaultPingBacklog)
 	def(&o.InboundFlood, DefaultInboundFlood)
+	if o.InboundFloodFactor == 0 {
+		o.InboundFloodFactor = DefaultInboundFloodFactor
+	}
+	defd(&o.InboundBaseline, DefaultInboundBaseline)
+	def(&o.InboundFloodWarmup, DefaultInboundFloodWarmup)
 	def(&o.MisbehavingBurst, DefaultMisbehavingBurst)
 	def(&o.RejectSpike, DefaultRejectSpike)
 	def(&o.OrphanFlood, DefaultOrphanFlood)
@@ -96,6 +126,9 @@ func (o DetectOptions) validate() error {
 	}{
 		{"ping backlog threshold", o.PingBacklog < 0},
 		{"inbound flood threshold", o.InboundFlood < 0},
+		{"inbound flood factor (want at least 1)", o.InboundFloodFactor != 0 && !(o.InboundFloodFactor >= 1) || math.IsInf(o.InboundFloodFactor, 0)},
+		{"inbound baseline span", o.InboundBaseline < 0},
+		{"inbound flood warm-up threshold", o.InboundFloodWarmup < 0},
 		{"misbehaving burst threshold", o.MisbehavingBurst < 0},
 		{"reject spike threshold", o.RejectSpike < 0},
 		{"orphan flood threshold", o.OrphanFlood < 0},
@@ -115,14 +148,17 @@ func (o DetectOptions) validate() error {
 // Thresholds returns the thresholds by name, as reports list them.
 func (o DetectOptions) Thresholds() map[string]float64 {
 	return map[string]float64{
-		"ping_backlog_seconds": o.PingBacklog.Seconds(),
-		"inbound_flood":        float64(o.InboundFlood),
-		"misbehaving_burst":    float64(o.MisbehavingBurst),
-		"reject_spike":         float64(o.RejectSpike),
-		"orphan_flood":         float64(o.OrphanFlood),
-		"mutated_blocks":       float64(o.MutatedBlocks),
-		"window_seconds":       o.Window.Seconds(),
-		"cooldown_seconds":     o.Cooldown.Seconds(),
+		"ping_backlog_seconds":     o.PingBacklog.Seconds(),
+		"inbound_flood":            float64(o.InboundFlood),
+		"inbound_flood_factor":     o.InboundFloodFactor,
+		"inbound_flood_warmup":     float64(o.InboundFloodWarmup),
+		"inbound_baseline_seconds": o.InboundBaseline.Seconds(),
+		"misbehaving_burst":        float64(o.MisbehavingBurst),
+		"reject_spike":             float64(o.RejectSpike),
+		"orphan_flood":             float64(o.OrphanFlood),
+		"mutated_blocks":           float64(o.MutatedBlocks),
+		"window_seconds":           o.Window.Seconds(),
+		"cooldown_seconds":         o.Cooldown.Seconds(),
 	}
 }
 
@@ -168,9 +204,11 @@ type Anomaly struct {
 	Start   string `json:"start"`
 	End     string `json:"end"`
 	// Peak is the largest value of the signal and when it was seen.
-	Peak      float64 `json:"peak"`
-	PeakMs    int64   `json:"peak_ms"`
-	Unit      string  `json:"unit"`
+	Peak   float64 `json:"peak"`
+	PeakMs int64   `json:"peak_ms"`
+	Unit   string  `json:"unit"`
+	// Threshold the signal had to reach when the anomaly opened (for
+	// inbound floods, the larger of the absolute and the baseline bar).
 	Threshold float64 `json:"threshold"`
 	// Ongoing is true when the stream ended less than the cooldown after
 	// the anomaly's last event.
@@ -179,8 +217,14 @@ type Anomaly struct {
 	// and how many distinct peers there were in all.
 	Peers      []AnomalyPeer `json:"peers"`
 	PeersTotal int           `json:"peers_total"`
-	// Details: for mutated blocks, the states and block hashes.
+	// Details: for mutated blocks, the states and block hashes; for
+	// inbound floods, the baseline and the dominant source prefix.
 	Details []string `json:"details,omitempty"`
+	// Source is, for inbound floods, the /24 (IPv4) or /48 (IPv6) prefix
+	// most of the episode's connections came from, and SourceShare its
+	// share of them (0..1).
+	Source      string  `json:"source,omitempty"`
+	SourceShare float64 `json:"source_share,omitempty"`
 	// Replay is the command that replays the anomaly, set by
 	// Report.SetReplay.
 	Replay string `json:"replay,omitempty"`
@@ -272,6 +316,8 @@ type episode struct {
 	peers        map[peerKey]*AnomalyPeer
 	peersDropped bool
 	details      []string
+	threshold    float64
+	flood        *floodEpisode
 }
 
 func (ep *episode) addPeer(h peerHit) {
@@ -312,7 +358,12 @@ func (d *detector) observe(c *evctx, v float64, hits ...peerHit) {
 // observeFrom is observe for a signal that describes a span ending now
 // (a ping response): an episode it opens starts at from.
 func (d *detector) observeFrom(c *evctx, from int64, v float64, hits ...peerHit) {
-	if v < d.threshold {
+	d.observeBar(c, from, v, d.threshold, hits...)
+}
+
+// observeBar is observeFrom against a threshold of the moment.
+func (d *detector) observeBar(c *evctx, from int64, v, bar float64, hits ...peerHit) {
+	if v < bar {
 		return
 	}
 	ep := d.open[c.node]
@@ -321,7 +372,7 @@ func (d *detector) observeFrom(c *evctx, from int64, v float64, hits ...peerHit)
 		ep = nil
 	}
 	if ep == nil {
-		ep = &episode{node: c.node, start: min(from, c.now), peak: v, peakAt: c.now, peers: map[peerKey]*AnomalyPeer{}}
+		ep = &episode{node: c.node, start: min(from, c.now), peak: v, peakAt: c.now, peers: map[peerKey]*AnomalyPeer{}, threshold: bar}
 		d.open[c.node] = ep
 		d.opened.Inc()
 		if d.onOpen != nil {
@@ -354,6 +405,9 @@ type windowDetector struct {
 	w      map[uint32]*window // by node
 	recent []recentHit
 	next   int
+	// flood, for the inbound-flood detector, holds the baselines the
+	// threshold is relative to.
+	flood *floodState
 }
 
 type recentHit struct {
@@ -379,17 +433,42 @@ func (wd *windowDetector) event(c *evctx, refs ...peerRef) {
 		}
 	}
 	v := w.sum(c.now)
-	if v < wd.threshold {
+	bar := wd.threshold
+	var fb *floodBaseline
+	var base float64
+	var hasBase bool
+	if wd.flood != nil {
+		fb = wd.flood.node(c.node, wd.d.e.nodeFirst[c.node])
+		// The baseline is taken before this event counts: it ends where
+		// the window begins, so the event cannot be part of it anyway.
+		base, hasBase = wd.flood.baseline(fb, c.now)
+		wd.flood.add(fb, c.now)
+		if hasBase {
+			bar = max(bar, wd.d.opts.InboundFloodFactor*base)
+		} else {
+			bar = max(bar, float64(wd.d.opts.InboundFloodWarmup))
+		}
+	}
+	if v < bar {
 		return
+	}
+	if fb != nil {
+		wd.flood.flag(fb, c.now)
 	}
 	if wd.open[c.node] == nil || c.now-wd.open[c.node].end > wd.d.cooldown {
 		// Opening: the hits within the window led up to it.
-		wd.detector.observe(c, v)
+		wd.detector.observeBar(c, c.now, v, bar)
 		ep := wd.open[c.node]
+		if wd.flood != nil {
+			ep.flood = &floodEpisode{baseline: base, hasBase: hasBase, baseSpan: wd.d.opts.InboundBaseline, sources: map[string]uint64{}}
+		}
 		from := c.now - wd.d.window
 		for _, h := range wd.recent {
 			if h.at > from && h.ref.key.node == c.node {
 				ep.addPeer(hit(h.ref))
+				if ep.flood != nil {
+					ep.flood.addSource(h.ref.addr)
+				}
 			}
 		}
 		return
@@ -398,7 +477,12 @@ func (wd *windowDetector) event(c *evctx, refs ...peerRef) {
 	for _, r := range refs {
 		hs = append(hs, hit(r))
 	}
-	wd.detector.observe(c, v, hs...)
+	wd.detector.observeBar(c, c.now, v, bar, hs...)
+	if ep := wd.open[c.node]; ep != nil && ep.flood != nil {
+		for _, r := range refs {
+			ep.flood.addSource(r.addr)
+		}
+	}
 }
 
 type detectors struct {
@@ -433,6 +517,7 @@ func newDetectors(e *Engine, f promauto.Factory) *detectors {
 	}
 	d.pingBacklog = mk(KindPingBacklog, "seconds", o.PingBacklog.Seconds())
 	d.inboundFlood = mkw(KindInboundFlood, "connections per window", o.InboundFlood)
+	d.inboundFlood.flood = newFloodState(d.window, max(o.InboundBaseline, o.Window))
 	d.misbehaving = mkw(KindMisbehaving, "reports per window", o.MisbehavingBurst)
 	d.mutated = mkw(KindMutatedBlock, "mutated blocks per window", o.MutatedBlocks)
 	d.orphanFlood = mk(KindOrphanFlood, "orphans", float64(o.OrphanFlood))
@@ -481,11 +566,15 @@ func (e *Engine) anomaly(det *detector, ep *episode) Anomaly {
 	a := Anomaly{
 		Kind: det.kind, Node: e.nodeNames[ep.node],
 		StartMs: ep.start, EndMs: ep.end, Start: event.FormatTime(ep.start), End: event.FormatTime(ep.end),
-		Peak: ep.peak, PeakMs: ep.peakAt, Unit: det.unit, Threshold: det.threshold,
+		Peak: ep.peak, PeakMs: ep.peakAt, Unit: det.unit, Threshold: ep.threshold,
 		Ongoing:    det.open[ep.node] == ep && e.now-ep.end <= e.det.cooldown,
 		Peers:      []AnomalyPeer{},
 		PeersTotal: len(ep.peers),
 		Details:    slices.Clone(ep.details),
+	}
+	if ep.flood != nil {
+		a.Details = append(a.Details, ep.flood.details()...)
+		a.Source, a.SourceShare = ep.flood.source()
 	}
 	for _, p := range ep.peers {
 		a.Peers = append(a.Peers, *p)

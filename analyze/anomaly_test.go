@@ -41,7 +41,7 @@ func TestDetectors(t *testing.T) {
 			},
 		},
 		{
-			name: "inbound flood", kind: KindInboundFlood, opts: DetectOptions{InboundFlood: 5}, start: T0 + 4000, end: T0 + 7000, peak: 8,
+			name: "inbound flood", kind: KindInboundFlood, opts: DetectOptions{InboundFlood: 5, InboundFloodWarmup: 5}, start: T0 + 4000, end: T0 + 7000, peak: 8,
 			peers: []uint64{10, 11, 12, 13, 14, 15, 16, 17},
 			evs: func(t *testing.T) []event.Event {
 				var evs []event.Event
@@ -176,7 +176,7 @@ func TestDetectorCooldownSplitsEpisodes(t *testing.T) {
 }
 
 func TestDetectorsPerNode(t *testing.T) {
-	e := newEngine(t, Options{Detect: DetectOptions{InboundFlood: 2}})
+	e := newEngine(t, Options{Detect: DetectOptions{InboundFlood: 2, InboundFloodWarmup: 2}})
 	var evs []event.Event
 	for i, node := range []string{"a", "b", "a"} {
 		ev := inbound(t, T0+int64(i), peer{uint64(i), "192.0.2.1:1", pb.ConnType_Inbound}, 0)
@@ -209,7 +209,7 @@ func mustJSON(t testing.TB, v any) []byte {
 
 // TestReportGolden pins the report's JSON schema.
 func TestReportGolden(t *testing.T) {
-	e := newEngine(t, Options{Detect: DetectOptions{InboundFlood: 3}})
+	e := newEngine(t, Options{Detect: DetectOptions{InboundFlood: 3, InboundFloodWarmup: 3}})
 	var evs []event.Event
 	for i := range 4 {
 		evs = append(evs, inbound(t, T0+int64(i)*1500, peer{uint64(20 + i), fmt.Sprintf("192.0.2.%d:8333", i), pb.ConnType_Inbound}, 1))

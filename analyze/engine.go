@@ -110,6 +110,7 @@ type Engine struct {
 	events       uint64
 	version      uint64 // changes with every event consumed (samplers compare it)
 	nodeNames    []string
+	nodeFirst    []int64 // each node's first event time (watermark), ms
 	nodeIdx      map[string]uint32
 	lastNode     string
 	lastNodeIdx  uint32
@@ -256,6 +257,7 @@ func (e *Engine) nodeName(name string) uint32 {
 		i = uint32(len(e.nodeNames))
 		e.nodeIdx[name] = i
 		e.nodeNames = append(e.nodeNames, name)
+		e.nodeFirst = append(e.nodeFirst, e.now)
 	}
 	e.lastNode, e.lastNodeIdx = name, i
 	return i

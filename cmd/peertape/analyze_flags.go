@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"time"
 
@@ -76,25 +77,34 @@ type detectFlags struct {
 	inboundFlood, misbehaving, rejectSpike, orphans, mutated int
 	window, cooldown                                         seconds
 	maxPeers                                                 int
+	floodFactor                                              float64
+	floodBaseline                                            seconds
+	floodWarmup                                              int
 }
 
 func newDetectFlags() *detectFlags {
 	return &detectFlags{
-		pingBacklog:  seconds(analyze.DefaultPingBacklog),
-		inboundFlood: analyze.DefaultInboundFlood,
-		misbehaving:  analyze.DefaultMisbehavingBurst,
-		rejectSpike:  analyze.DefaultRejectSpike,
-		orphans:      analyze.DefaultOrphanFlood,
-		mutated:      analyze.DefaultMutatedBlocks,
-		window:       seconds(analyze.DefaultWindow),
-		cooldown:     seconds(analyze.DefaultCooldown),
-		maxPeers:     analyze.DefaultMaxAnomalyPeers,
+		pingBacklog:   seconds(analyze.DefaultPingBacklog),
+		inboundFlood:  analyze.DefaultInboundFlood,
+		misbehaving:   analyze.DefaultMisbehavingBurst,
+		rejectSpike:   analyze.DefaultRejectSpike,
+		orphans:       analyze.DefaultOrphanFlood,
+		mutated:       analyze.DefaultMutatedBlocks,
+		window:        seconds(analyze.DefaultWindow),
+		cooldown:      seconds(analyze.DefaultCooldown),
+		maxPeers:      analyze.DefaultMaxAnomalyPeers,
+		floodFactor:   analyze.DefaultInboundFloodFactor,
+		floodBaseline: seconds(analyze.DefaultInboundBaseline),
+		floodWarmup:   analyze.DefaultInboundFloodWarmup,
 	}
 }
 
 func (f *detectFlags) addFlags(fs *pflag.FlagSet) {
 	fs.Var(&f.pingBacklog, "ping-backlog", "anomaly: a ping answered slower than this")
-	fs.IntVar(&f.inboundFlood, "inbound-flood", f.inboundFlood, "anomaly: this many inbound connections within --window")
+	fs.IntVar(&f.inboundFlood, "inbound-flood", f.inboundFlood, "anomaly: this many inbound connections within --window, and --inbound-flood-factor times the node's baseline")
+	fs.Float64Var(&f.floodFactor, "inbound-flood-factor", f.floodFactor, "anomaly: inbound connections within --window reach this many times the node's mean per window over --inbound-baseline (flood windows left out)")
+	fs.Var(&f.floodBaseline, "inbound-baseline", "span of event time before the window the inbound baseline is the mean over")
+	fs.IntVar(&f.floodWarmup, "inbound-flood-warmup", f.floodWarmup, "anomaly: this many inbound connections within --window while a node has less than one window of history (no baseline yet)")
 	fs.IntVar(&f.misbehaving, "misbehaving-burst", f.misbehaving, "anomaly: this many misbehaviour reports within --window")
 	fs.IntVar(&f.rejectSpike, "reject-spike", f.rejectSpike, "anomaly: this many mempool rejections within --window")
 	fs.IntVar(&f.orphans, "orphan-flood", f.orphans, "anomaly: this many orphans in one getorphantxs poll")
@@ -109,7 +119,7 @@ func (f *detectFlags) options() (analyze.DetectOptions, error) {
 		name string
 		v    int
 	}{{"--inbound-flood", f.inboundFlood}, {"--misbehaving-burst", f.misbehaving}, {"--reject-spike", f.rejectSpike},
-		{"--orphan-flood", f.orphans}, {"--mutated-blocks", f.mutated}, {"--anomaly-peers", f.maxPeers}} {
+		{"--orphan-flood", f.orphans}, {"--mutated-blocks", f.mutated}, {"--anomaly-peers", f.maxPeers}, {"--inbound-flood-warmup", f.floodWarmup}} {
 		if c.v < 1 {
 			return analyze.DetectOptions{}, usagef("%s %d: want at least 1", c.name, c.v)
 		}
@@ -117,18 +127,27 @@ func (f *detectFlags) options() (analyze.DetectOptions, error) {
 	if time.Duration(f.window) < time.Second {
 		return analyze.DetectOptions{}, usagef("--window %v: want at least 1s", time.Duration(f.window))
 	}
+	if !(f.floodFactor >= 1) || math.IsInf(f.floodFactor, 0) {
+		return analyze.DetectOptions{}, usagef("--inbound-flood-factor %v: want at least 1", f.floodFactor)
+	}
+	if time.Duration(f.floodBaseline) < time.Duration(f.window) {
+		return analyze.DetectOptions{}, usagef("--inbound-baseline %v: want at least --window (%v)", time.Duration(f.floodBaseline), time.Duration(f.window))
+	}
 	if f.pingBacklog <= 0 || f.cooldown <= 0 {
 		return analyze.DetectOptions{}, usagef("--ping-backlog and --cooldown must be positive")
 	}
 	return analyze.DetectOptions{
-		PingBacklog:      time.Duration(f.pingBacklog),
-		InboundFlood:     f.inboundFlood,
-		MisbehavingBurst: f.misbehaving,
-		RejectSpike:      f.rejectSpike,
-		OrphanFlood:      f.orphans,
-		MutatedBlocks:    f.mutated,
-		Window:           time.Duration(f.window),
-		Cooldown:         time.Duration(f.cooldown),
-		MaxPeers:         f.maxPeers,
+		PingBacklog:        time.Duration(f.pingBacklog),
+		InboundFlood:       f.inboundFlood,
+		MisbehavingBurst:   f.misbehaving,
+		RejectSpike:        f.rejectSpike,
+		OrphanFlood:        f.orphans,
+		MutatedBlocks:      f.mutated,
+		Window:             time.Duration(f.window),
+		Cooldown:           time.Duration(f.cooldown),
+		MaxPeers:           f.maxPeers,
+		InboundFloodFactor: f.floodFactor,
+		InboundBaseline:    time.Duration(f.floodBaseline),
+		InboundFloodWarmup: f.floodWarmup,
 	}, nil
 }
