@@ -13,7 +13,8 @@ import (
 
 // The fast path rewrites the common events (P2P messages other than
 // version, addr, addrv2, reject and unknown; inbound, outbound and closed
-// connections; mempool additions and replacements; validation) on the wire
+// connections; mempool additions and replacements; validation; debug.log
+// lines, which are most of a busy node's events) on the wire
 // bytes, without decoding them into messages: it copies every field
 // verbatim except the few it must change (a host:port string, a time).
 // Decoding and re-encoding cost four times more than the rest of
@@ -39,6 +40,8 @@ const (
 	fastShiftMs                 // varint time in ms
 	fastShiftSec                // varint uint64 time in s
 	fastNonce                   // fixed64 ping/pong nonce that may hold a time
+	fastShiftUs                 // varint uint64 time in µs
+	fastText                    // free text: every address form in it rewritten
 )
 
 type fastField struct {
@@ -249,9 +252,21 @@ func buildFastTables(opts Options, shiftMs int64) (root, schema *fastTable) {
 		"validation": keepAct,
 		// addrman carries addresses in a layout rarely seen: full rewrite.
 	})
+	text := fastField{act: fastText}
+	logEv := b.rewriteTable(desc(&pb.Log{}), map[string]fastField{
+		"log_timestamp": timeAct(fastShiftUs),
+		"category":      keepAct,
+		"threadname":    text,
+		"unknown_log_message": msgAct(b.rewriteTable(desc(&pb.UnknownLogMessage{}),
+			keepAllBut(desc(&pb.UnknownLogMessage{}), map[string]fastField{"raw_message": text}))),
+		"block_connected_log": keepAct,
+		"block_checked_log": msgAct(b.rewriteTable(desc(&pb.BlockCheckedLog{}),
+			keepAllBut(desc(&pb.BlockCheckedLog{}), map[string]fastField{"state": text, "debug_message": text}))),
+	})
 	root = b.rewriteTable(desc(&pb.Event{}), map[string]fastField{
 		"timestamp":      timeAct(fastShiftMs),
 		"ebpf_extractor": msgAct(ebpf),
+		"log_extractor":  msgAct(logEv),
 	})
 	return root, b.schemaTable(desc(&pb.Event{}))
 }
@@ -362,17 +377,28 @@ func (s *Sanitizer) fastMsg(t *fastTable, b []byte, depth int, st *fastState) ([
 			st.addrs++
 			out = protowire.AppendTag(out, num, typ)
 			out = protowire.AppendString(out, s.addr.hostPortBytes(v))
-		case fastShiftMs, fastShiftSec:
+		case fastShiftMs, fastShiftSec, fastShiftUs:
 			v, _ := protowire.ConsumeVarint(val)
 			if v != 0 {
 				d := s.shiftMs
-				if f.act == fastShiftSec {
+				switch f.act {
+				case fastShiftSec:
 					d = s.shiftMs / 1000
+				case fastShiftUs:
+					d = s.shiftMs * 1000
 				}
 				v = uint64(max(int64(v)+d, 0))
 			}
 			out = protowire.AppendTag(out, num, typ)
 			out = protowire.AppendVarint(out, v)
+		case fastText:
+			v, _ := protowire.ConsumeBytes(val)
+			if len(v) == 0 {
+				out = append(out, whole...)
+				break
+			}
+			out = protowire.AppendTag(out, num, typ)
+			out = protowire.AppendString(out, s.addr.Text(string(v)))
 		case fastNonce:
 			v, _ := protowire.ConsumeFixed64(val)
 			out = protowire.AppendTag(out, num, typ)

@@ -54,6 +54,19 @@ func fastCorpus(t testing.TB) []event.Event {
 			Event: &pb.MempoolEvent_Replaced{Replaced: &pb.Replaced{ReplacedTxid: make([]byte, 32), ReplacedEntryTime: proto.Uint64(ts0 / 1000), ReplacementId: make([]byte, 32)}}}}}}},
 		{Timestamp: proto.Uint64(ts0), PeerObserverEvent: &pb.Event_EbpfExtractor{EbpfExtractor: &pb.Ebpf{EbpfEvent: &pb.Ebpf_Validation{Validation: &pb.ValidationEvent{
 			Event: &pb.ValidationEvent_BlockConnected{BlockConnected: &pb.BlockConnected{Hash: make([]byte, 32), Height: proto.Int32(5)}}}}}}},
+		// debug.log lines: every arm, times zero and not, text with and
+		// without addresses, a category this build does not know.
+		logEv(ts0, &pb.Log{LogTimestamp: proto.Uint64(ts0*1000 + 7), Category: pb.LogDebugCategory_NET.Enum(), Threadname: proto.String("net-" + v4a),
+			LogEvent: &pb.Log_UnknownLogMessage{UnknownLogMessage: &pb.UnknownLogMessage{RawMessage: proto.String("connection from [" + v6a + "]:8333 and " + onion3 + ":8333 peer=5")}}}),
+		logEv(ts0, &pb.Log{LogTimestamp: proto.Uint64(0), Category: pb.LogDebugCategory_VALIDATION.Enum(),
+			LogEvent: &pb.Log_UnknownLogMessage{UnknownLogMessage: &pb.UnknownLogMessage{RawMessage: proto.String("UpdateTip: nothing to hide")}}}),
+		logEv(ts0, &pb.Log{LogTimestamp: proto.Uint64(ts0 * 1000), Category: pb.LogDebugCategory_VALIDATION.Enum(),
+			LogEvent: &pb.Log_BlockCheckedLog{BlockCheckedLog: &pb.BlockCheckedLog{BlockHash: proto.String("00ab"), State: proto.String("bad-txns " + v4b), DebugMessage: proto.String("from " + i2pA)}}}),
+		logEv(ts0, &pb.Log{LogTimestamp: proto.Uint64(ts0 * 1000), Category: pb.LogDebugCategory_VALIDATION.Enum(), Threadname: proto.String(""),
+			LogEvent: &pb.Log_BlockConnectedLog{BlockConnectedLog: &pb.BlockConnectedLog{BlockHash: proto.String("00cd"), BlockHeight: proto.Uint32(880000)}}}),
+		logEv(ts0, &pb.Log{LogTimestamp: proto.Uint64(ts0 * 1000), Category: pb.LogDebugCategory(250).Enum(),
+			LogEvent: &pb.Log_UnknownLogMessage{UnknownLogMessage: &pb.UnknownLogMessage{RawMessage: proto.String("")}}}),
+		logEv(ts0, &pb.Log{Category: pb.LogDebugCategory_NET.Enum()}), // required log_timestamp missing
 	}
 	for _, m := range more {
 		evs = append(evs, build(t, m))
