@@ -19,7 +19,9 @@ import (
 // SubscriberOptions configures a Subscriber. The zero value subscribes to
 // "*" — every peer-observer subject, as its own tools do.
 type SubscriberOptions struct {
-	// Subjects to subscribe to; default {"*"}.
+	// Subjects to subscribe to; default {"*"}. Each is its own NATS
+	// subscription with its own dispatcher: events keep arrival order
+	// within a subject, not across several subjects ("*" keeps it for all).
 	Subjects []string
 	// Node is set as event.Event.Node on every event.
 	Node string

@@ -196,7 +196,7 @@ Metrics (peertape_*) are served on --metrics-addr /metrics; "" disables.`,
 	fl.StringVar(&f.dir, "dir", "", "directory for the segments (required; created if missing)")
 	fl.StringVar(&f.node, "node", "", "node name, in file names and metadata (required)")
 	fl.StringVar(&f.natsURL, "nats", "", "subscribe to this NATS server, e.g. nats://127.0.0.1:4222")
-	fl.StringSliceVar(&f.subjects, "subjects", nil, `NATS subjects to subscribe to (default "*": every peer-observer subject)`)
+	fl.StringSliceVar(&f.subjects, "subjects", nil, `NATS subjects to subscribe to (default "*": every peer-observer subject; with several, arrival order is kept within each subject, not across them)`)
 	fl.StringVar(&f.natsUser, "nats-user", "", "NATS user name")
 	fl.StringVar(&f.natsPassFile, "nats-password-file", "", "file holding the NATS password")
 	fl.BoolVar(&f.embedded, "embedded-nats", false, "start an embedded NATS server on --listen and record what is published to it")
