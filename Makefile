@@ -55,6 +55,13 @@ bench: deps build
 demo: deps build
 	PEERTAPE=$(BIN) ./scripts/demo.sh
 
+# Regenerates the regression fixtures: the synthetic archives (fixed seeds)
+# and the golden metrics and anomaly reports of every fixtures/*/archive.
+# Review `git diff fixtures/` before committing.
+fixtures: deps build
+	$(GO) run ./tools/fixtures
+	git status --short fixtures/
+
 # Every fuzz target for FUZZTIME (default 10s) each.
 fuzz: deps
 	./scripts/fuzz.sh
