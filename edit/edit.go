@@ -100,7 +100,7 @@ func readInfos(ctx context.Context, infos []inputInfo, ropts format.ReadOptions,
 	for i, in := range infos {
 		files[i] = in.path
 	}
-	rep := &Report{Files: len(files)}
+	rep := &Report{Files: len(files), Outputs: []Output{}} // JSON "outputs": [] when nothing was written
 	s, err := newSink(o, rep, infos)
 	if err != nil {
 		return nil, err
@@ -191,7 +191,7 @@ func readFile(ctx context.Context, path string, info inputInfo, ropts format.Rea
 // them, so memory grows with the number of inputs overlapping in time, not
 // with their number or size.
 func Merge(ctx context.Context, inputs []string, o Options) (*Report, error) {
-	rep := &Report{}
+	rep := &Report{Outputs: []Output{}}
 	r, err := replay.Open(inputs, replay.Speed(replay.Max), replay.WithLogger(o.Logger),
 		replay.OnProblem(func(err error) { rep.problem(err.Error()) }))
 	if err != nil {

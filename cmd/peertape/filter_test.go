@@ -118,6 +118,13 @@ func TestFilterCLI(t *testing.T) {
 		}
 	}
 
+	// Nothing selected: no segment, and the JSON report lists none as
+	// an empty array (not null) for scripts.
+	stdout, stderr, code = peertape(t, "filter", in, "-o", filepath.Join(t.TempDir(), "none"), "--peer", "203.0.113.254", "--json")
+	if code != 0 || !strings.Contains(stdout, `"events_written":0,`) || !strings.Contains(stdout, `"outputs":[]`) {
+		t.Fatalf("empty selection: exit %d\n%s%s", code, stdout, stderr)
+	}
+
 	// Two nodes cannot go into one file; bad flags are usage errors.
 	if _, stderr, code := peertape(t, "filter", in, "-o", filepath.Join(t.TempDir(), "x.seg.zst")); code != 1 || !strings.Contains(stderr, "2 nodes") {
 		t.Fatalf("two nodes into one file: exit %d %s", code, stderr)

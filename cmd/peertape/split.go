@@ -32,11 +32,11 @@ NODE-TIME-SEQ.seg.zst with TIME the first event's time.`,
   peertape split archive.20260407-090713-133.bin.zst -o parts/ --size 100MiB`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if every < 0 {
+				return usagef("--every %v: must be positive", every)
+			}
 			if (every > 0) == (size > 0) {
 				return usagef("give exactly one of --every and --size")
-			}
-			if every < 0 {
-				return usagef("--every must be positive")
 			}
 			label := "split --every " + every.String()
 			if size > 0 {

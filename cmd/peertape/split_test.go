@@ -71,4 +71,8 @@ func TestSplitCLI(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr)
 		}
 	}
+	// A negative duration is named as such, not as a missing flag.
+	if _, stderr, code := peertape(t, "split", in, "-o", t.TempDir(), "--every", "-1h"); code != 2 || !strings.Contains(stderr, "--every -1h0m0s: must be positive") {
+		t.Errorf("--every -1h: exit %d, %s", code, stderr)
+	}
 }
