@@ -154,6 +154,22 @@ func TestBoundedMemory(t *testing.T) {
 			}
 		}
 	}
+	// Two recorders of each node: every file twice, so merge must
+	// interleave (no frame can be copied) with two readers per node open.
+	twice := map[int]string{small: t.TempDir(), large: t.TempDir()}
+	for _, n := range []int{small, large} {
+		files, err := filepath.Glob(filepath.Join(dirs[n], "*.seg.zst"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("inputs: %v %v", files, err)
+		}
+		for _, f := range files {
+			for _, r := range []string{"r1-", "r2-"} {
+				if err := os.Link(f, filepath.Join(twice[n], r+filepath.Base(f))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	const bound = 100 << 20
 	for _, c := range []struct {
 		name  string
@@ -163,6 +179,14 @@ func TestBoundedMemory(t *testing.T) {
 		{"sanitize", 24 << 20, func(in, out string) []string { return []string{"sanitize", in, "-o", out, "--key-file", key} }},
 		{"filter", 12 << 20, func(in, out string) []string { return []string{"filter", in, "-o", out, "--exclude", "rpc"} }},
 		{"merge", 12 << 20, func(in, out string) []string { return []string{"merge", in, "-o", out} }},
+		{"merge interleaving", 12 << 20, func(in, out string) []string {
+			for n, d := range dirs {
+				if d == in {
+					in = twice[n]
+				}
+			}
+			return []string{"merge", in, "-o", out}
+		}},
 		{"split", 12 << 20, func(in, out string) []string { return []string{"split", in, "-o", out, "--size", "1MiB"} }},
 	} {
 		rss := map[int]int64{}
