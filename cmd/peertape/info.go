@@ -25,8 +25,8 @@ through.
 
 --json prints a JSON array with one object per file. Its keys are stable
 (new keys may be added): path, format ("peertape-v1", "peer-observer",
-"peer-observer-uncompressed"), node, implementation, network, source,
-created_ms, complete, status (complete|partial|torn|damaged), events,
+"peer-observer-uncompressed"), node, implementation, implementation_version,
+network, source, created_ms, complete, status (complete|partial|torn|damaged), events,
 first_event_time_ms, last_event_time_ms, min_event_time_ms,
 max_event_time_ms, duration_ms, bytes_compressed, bytes_raw, bytes_per_event,
 compression_ratio, frames, kinds (kind -> count), commands (P2P message type

@@ -423,7 +423,7 @@ func runRecord(cmd *cobra.Command, f *recordFlags) error {
 			OnMalformed:  rec.Malformed,
 			Registerer:   reg, Logger: log,
 		})
-		sources = append([]event.Source{sub}, sources...)
+		sources = append([]event.Source{nodeInfoFromEvents(sub)}, sources...)
 	}
 
 	// Hard cap on shutdown: whatever hangs (a dead disk in fsync), the

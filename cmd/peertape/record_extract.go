@@ -246,3 +246,43 @@ func (s *mergedSink) NodeInfo(info event.NodeInfo) {
 		ns.NodeInfo(out)
 	}
 }
+
+// nodeInfoFromEvents wraps a source whose events arrive without node facts
+// (the NATS subscriber: peer-observer's extractors publish events only) so
+// that the node's implementation, version and network still reach the
+// segment metadata: from getnetworkinfo's subversion and getblockchaininfo's
+// chain in the rpc events it delivers. Other events pass untouched; only
+// those two RPC results (every 10 s and 120 s in peer-observer) are decoded.
+func nodeInfoFromEvents(src event.Source) event.Source {
+	return sniffingSource{src: src, m: &nodeInfoMerger{}}
+}
+
+type sniffingSource struct {
+	src event.Source
+	m   *nodeInfoMerger
+}
+
+func (s sniffingSource) Run(ctx context.Context, sink event.Sink) error {
+	return s.src.Run(ctx, &sniffingSink{mergedSink{Sink: sink, m: s.m}})
+}
+
+type sniffingSink struct{ mergedSink }
+
+func (s *sniffingSink) Consume(ev event.Event) error {
+	if ev.Kind == event.RPC && (ev.Type == "network_info" || ev.Type == "blockchain_info") {
+		if e, err := ev.Decode(); err == nil {
+			r := e.GetRpcExtractor()
+			var info event.NodeInfo
+			if sub := r.GetNetworkInfo().GetSubversion(); sub != "" {
+				info.Implementation, info.Version = event.ImplementationFromUserAgent(sub), sub
+			}
+			if chain := r.GetBlockchainInfo().GetChain(); chain != "" {
+				info.Network = event.NetworkName(chain)
+			}
+			if info != (event.NodeInfo{}) {
+				s.NodeInfo(info)
+			}
+		}
+	}
+	return s.Sink.Consume(ev)
+}

@@ -373,3 +373,26 @@ func TestNodeInfoMerger(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordNodeInfoFromNATS: in the peer-observer set-up (an extractor
+// publishing to the recorder's embedded NATS) the events carry no node
+// facts; the recorder takes them from the getnetworkinfo and
+// getblockchaininfo results it records.
+func TestRecordNodeInfoFromNATS(t *testing.T) {
+	const sub = "/Satoshi:27.1.0/Knots:20240801/"
+	host := coreRPC(t, sub)
+	dir := filepath.Join(t.TempDir(), "tape")
+	p := startProc(t, "recording", "record", "--dir", dir, "--node", "knots-1", "--embedded-nats", "--listen", "127.0.0.1:0")
+	x := startPeertape(t, "extract", "rpc", "--rpc-host", host, "--rpc-user", "u", "--rpc-password", "p",
+		"--query-interval", "0.2", "--query-interval-less-frequent", "0.2", "--nats", p.natsURL)
+	pollUntil(t, "getnetworkinfo and getblockchaininfo recorded", func() bool { return p.recordedKind("rpc") >= 25 })
+	x.interrupt(t)
+	if code := p.signal(syscall.SIGTERM, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, s := range infoJSON(t, dir) {
+		if s.Implementation != "Bitcoin Knots" || s.ImplementationVersion != sub || s.Network != "mainnet" {
+			t.Errorf("%s: %q %q %q, want Bitcoin Knots %s mainnet", s.Path, s.Implementation, s.ImplementationVersion, s.Network, sub)
+		}
+	}
+}
