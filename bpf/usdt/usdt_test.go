@@ -344,3 +344,90 @@ func FuzzParseArgs(f *testing.F) {
 		}
 	})
 }
+
+// sdtInclude returns the directory holding sys/sdt.h (Debian keeps it
+// under the multiarch directory, which a cross compiler does not search).
+func sdtInclude(t *testing.T) string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/usr/include/*/sys/sdt.h")
+	dirs = append([]string{"/usr/include/sys/sdt.h"}, dirs...)
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			return filepath.Dir(filepath.Dir(d))
+		}
+	}
+	t.Skip("sys/sdt.h missing (Debian package systemtap-sdt-dev)")
+	return ""
+}
+
+// TestProbesArm64 cross-compiles testdata/arm64.c for arm64 (clang, lld;
+// freestanding, so no arm64 libc is needed) and checks the notes against
+// readelf -n: probes, semaphores (symbols, zero shorts at their file
+// offsets), a nop at each probe's file offset, and arguments in arm64
+// syntax decoded into registers of struct user_pt_regs.
+func TestProbesArm64(t *testing.T) {
+	for _, tool := range []string{"clang", "ld.lld"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian packages clang, lld): %v", tool, err)
+		}
+	}
+	inc := sdtInclude(t)
+	for _, opt := range []string{"-O0", "-O2"} {
+		t.Run(opt, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "arm64")
+			args := []string{"--target=aarch64-linux-gnu", opt, "-ffreestanding", "-nostdlib", "-static", "-fuse-ld=lld",
+				"-isystem", inc, "-o", path, "testdata/arm64.c"}
+			if b, err := exec.Command("clang", args...).CombinedOutput(); err != nil {
+				t.Fatalf("clang %v: %v\n%s", args, err, b)
+			}
+			want := readelfNotes(t, path)
+			f, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Machine != elf.EM_AARCH64 {
+				t.Fatalf("machine %v, want aarch64", f.Machine)
+			}
+			if len(f.Probes) != 3 || len(want) != 3 {
+				t.Fatalf("got %d probes, readelf %d (want 3)", len(f.Probes), len(want))
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nop := []byte{0x1f, 0x20, 0x03, 0xd5} // hint #0, little-endian
+			for i, p := range f.Probes {
+				if got := (readelfProbe{p.Provider, p.Name, p.PC, p.Base, p.Semaphore, p.ArgSpec}); got != want[i] {
+					t.Errorf("probe %d: got %+v, readelf %+v", i, got, want[i])
+				}
+				if p.ArgsErr != nil || len(p.Args) != len(strings.Fields(p.ArgSpec)) {
+					t.Errorf("%s: args %q: %d parsed, %v", p, p.ArgSpec, len(p.Args), p.ArgsErr)
+				}
+				if !bytes.Equal(raw[p.Offset:p.Offset+4], nop) {
+					t.Errorf("%s: bytes at file offset %#x are % x, want a nop", p, p.Offset, raw[p.Offset:p.Offset+4])
+				}
+				if sym := symbol(t, path, "test_"+p.Name+"_semaphore"); sym != p.Semaphore || p.SemaphoreOffset == 0 ||
+					raw[p.SemaphoreOffset] != 0 || raw[p.SemaphoreOffset+1] != 0 {
+					t.Errorf("%s: semaphore %#x (file offset %#x), symbol at %#x", p, p.Semaphore, p.SemaphoreOffset, sym)
+				}
+				for _, a := range p.Args {
+					switch a.Kind {
+					case ArgConst:
+					case ArgReg, ArgMem:
+						n, err := strconv.Atoi(strings.TrimPrefix(a.Base.Name, "x"))
+						if !a.HasBase || (a.Base.Name != "sp" && (err != nil || int(a.Base.Offset) != 8*n)) {
+							t.Errorf("%s: %q: base %+v is not an arm64 pt_regs register", p, a.Spec, a.Base)
+						}
+					default:
+						t.Errorf("%s: %q: kind %v", p, a.Spec, a.Kind)
+					}
+				}
+			}
+			c := f.Find("test", "constants")
+			if len(c) != 1 || len(c[0].Args) != 2 || c[0].Args[0].Kind != ArgConst || c[0].Args[0].Value != 42 || c[0].Args[1].Value != -7 ||
+				!c[0].Args[1].Signed || c[0].Args[1].Size != 4 {
+				t.Errorf("constants probe: %+v", c)
+			}
+		})
+	}
+}
