@@ -396,3 +396,57 @@ func TestRecordNodeInfoFromNATS(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordAllInOneNodeRestart: the all-in-one recorder survives its node
+// restarting (simnet keeps the chain): the RPC extractor polls again, btcd
+// reconnects to the P2P extractor (--addpeer), and a block mined after the
+// restart is announced and counted, all in the same run.
+func TestRecordAllInOneNodeRestart(t *testing.T) {
+	p2pAddr := freeAddr(t)
+	n := testenv.StartBtcd(t, testenv.BtcdOptions{Network: "simnet", AddPeers: []string{p2pAddr}})
+	dir := filepath.Join(t.TempDir(), "tape")
+	p := startProc(t, "recording", "record", "--dir", dir, "--node", "sim",
+		"--rpc-host", n.RPCAddr, "--rpc-user", n.RPCUser, "--rpc-password", n.RPCPass,
+		"--query-interval", "0.2", "--query-interval-less-frequent", "0.2",
+		"--p2p-address", p2pAddr, "--p2p-network", "simnet", "--ping-interval", "0.2")
+	connections := func() float64 { return p.metricWith("peertape_p2p_connections_total", nil) }
+	invs := func() float64 {
+		return p.metricWith("peertape_p2p_events_total", map[string]string{"type": "inventory_announcement"})
+	}
+	// btcd retries its --addpeer every few seconds until the extractor listens.
+	testenv.WaitFor(t, 30*time.Second, "btcd connected to the P2P extractor", func() bool { return connections() >= 1 })
+	before := n.Generate(1)
+	pollUntil(t, "the first block announced", func() bool { return invs() >= 1 })
+
+	n.Restart()
+	testenv.WaitFor(t, 30*time.Second, "btcd reconnected after its restart", func() bool { return connections() >= 2 })
+	after := n.Generate(1)
+	tip := n.BlockCount()
+	rpcBase := p.recordedKind("rpc")
+	pollUntil(t, "the block mined after the restart announced, fresh RPC results", func() bool {
+		return invs() >= 2 && p.recordedKind("rpc") >= rpcBase+20
+	})
+	if code := p.signal(syscall.SIGTERM, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	announced := map[string]bool{}
+	var lastBlocks int64 = -1
+	for _, ev := range readAll(t, dir) {
+		e, err := ev.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range e.GetP2PExtractor().GetInventoryAnnouncement().GetInventory() {
+			announced[string(it.GetBlock())] = true
+		}
+		if bi := e.GetRpcExtractor().GetBlockchainInfo(); bi != nil {
+			lastBlocks = int64(bi.GetBlocks())
+		}
+	}
+	if !announced[string(before[0][:])] || !announced[string(after[0][:])] {
+		t.Errorf("blocks before (%v) and after (%v) the restart: announced %d blocks", announced[string(before[0][:])], announced[string(after[0][:])], len(announced))
+	}
+	if lastBlocks != tip {
+		t.Errorf("last getblockchaininfo has %d blocks, node %d", lastBlocks, tip)
+	}
+}
