@@ -57,8 +57,15 @@ demo: deps build
 
 # Regenerates the regression fixtures: the synthetic archives (fixed seeds)
 # and the golden metrics and anomaly reports of every fixtures/*/archive.
-# Review `git diff fixtures/` before committing.
+# Review `git diff fixtures/` before committing. CAPTURE=1 first re-records
+# fixtures/btcd-regtest from a 3-node btcd regtest network (CAPTURE_DURATION
+# of real time plus about a minute; the chain differs on every run).
+CAPTURE ?= 0
+CAPTURE_DURATION ?= 3m
 fixtures: deps build
+ifeq ($(CAPTURE),1)
+	$(GO) run ./tools/capture -o fixtures/btcd-regtest -duration $(CAPTURE_DURATION)
+endif
 	$(GO) run ./tools/fixtures
 	git status --short fixtures/
 
