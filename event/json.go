@@ -23,13 +23,30 @@ import (
 // their names; 64-bit integers are JSON numbers. Unknown fields appear as
 // hex under "_unknown". msg may be nil, in which case ev is decoded; pass a
 // decoded message to avoid decoding twice.
+//
+// With msg == nil the line is rendered straight from ev.Raw (text_wire.go)
+// with the same bytes, several times faster than decoding first.
 func AppendJSONLine(dst []byte, ev Event, msg *pb.Event) ([]byte, error) {
+	start := len(dst)
+	dst = appendJSONHead(dst, ev)
 	if msg == nil {
+		if out, ok := appendJSONWire(dst, ev.Raw); ok {
+			return append(out, "}\n"...), nil
+		}
+		dst = dst[:start]
 		var err error
 		if msg, err = ev.Decode(); err != nil {
 			return dst, err
 		}
+		dst = appendJSONHead(dst, ev)
 	}
+	dst = AppendMessageJSON(dst, msg.ProtoReflect())
+	dst = append(dst, "}\n"...)
+	return dst, nil
+}
+
+// appendJSONHead appends the line up to the event object.
+func appendJSONHead(dst []byte, ev Event) []byte {
 	dst = append(dst, `{"time_ms":`...)
 	dst = strconv.AppendInt(dst, ev.Time, 10)
 	dst = append(dst, `,"kind":`...)
@@ -42,10 +59,7 @@ func AppendJSONLine(dst []byte, ev Event, msg *pb.Event) ([]byte, error) {
 		dst = append(dst, `,"node":`...)
 		dst = appendString(dst, ev.Node)
 	}
-	dst = append(dst, `,"event":`...)
-	dst = AppendMessageJSON(dst, msg.ProtoReflect())
-	dst = append(dst, "}\n"...)
-	return dst, nil
+	return append(dst, `,"event":`...)
 }
 
 // AppendMessageJSON appends m as a JSON object using the rules of

@@ -26,7 +26,7 @@ var renderData struct {
 	err  error
 }
 
-func renderEvents(b *testing.B) ([]event.Event, []*pb.Event, int64) {
+func renderEvents(b testing.TB) ([]event.Event, []*pb.Event, int64) {
 	renderData.once.Do(func() {
 		g, err := synth.New(synth.Options{Node: "bench", Duration: 5 * time.Minute, Seed: 1})
 		if err != nil {
@@ -93,6 +93,20 @@ func BenchmarkAppendJSONLine(b *testing.B) { benchRender(b, false, event.AppendJ
 // protobuf decode into a reused message plus the text line.
 func BenchmarkDecodeText(b *testing.B) { benchRender(b, true, event.AppendTextLine) }
 func BenchmarkDecodeJSON(b *testing.B) { benchRender(b, true, event.AppendJSONLine) }
+
+// BenchmarkWireText and BenchmarkWireJSON are what cat does now: render
+// straight from the wire (msg == nil), no decode into Go structs.
+func BenchmarkWireText(b *testing.B) {
+	benchRender(b, false, func(dst []byte, ev event.Event, _ *pb.Event) ([]byte, error) {
+		return event.AppendTextLine(dst, ev, nil)
+	})
+}
+
+func BenchmarkWireJSON(b *testing.B) {
+	benchRender(b, false, func(dst []byte, ev event.Event, _ *pb.Event) ([]byte, error) {
+		return event.AppendJSONLine(dst, ev, nil)
+	})
+}
 
 // BenchmarkDecodeOnly is the protobuf share of BenchmarkDecodeText.
 func BenchmarkDecodeOnly(b *testing.B) {
