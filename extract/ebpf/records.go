@@ -120,7 +120,15 @@ type recordInfo struct {
 // type. Copying (rather than casting) keeps alignment right for any input.
 func load[T any](raw []byte) (T, error) {
 	var v T
-	n := int(unsafe.Sizeof(v))
+	return loadN[T](raw, int(unsafe.Sizeof(v)))
+}
+
+// loadN is load for a type whose C record is shorter than its Go value:
+// only the first n bytes are required and copied. A message record ends
+// in a flexible payload array, after which Go pads the struct; the
+// record of an oversized message has no payload bytes at all.
+func loadN[T any](raw []byte, n int) (T, error) {
+	var v T
 	if len(raw) < n {
 		return v, fmt.Errorf("%w: %d bytes, want %d", ErrShortRecord, len(raw), n)
 	}
@@ -194,7 +202,7 @@ func decodeRecordPB(raw []byte, timeMs func(bootNs uint64) uint64, scratch *[]by
 	var e pb.Ebpf
 	switch hdr.Type {
 	case recInboundMessage, recOutboundMessage:
-		m, err := load[bpf.TracingNetMsg](raw)
+		m, err := loadN[bpf.TracingNetMsg](raw, netMsgHeaderSize)
 		if err != nil {
 			return fail(err)
 		}

@@ -186,6 +186,11 @@ func TestDecodeRecordErrors(t *testing.T) {
 	(*bpf.TracingNetMsg)(unsafe.Pointer(&short[0])).PayloadLen = 1000
 	unknown := bytes.Clone(good)
 	(*bpf.TracingRecHdr)(unsafe.Pointer(&unknown[0])).Type = 99
+	// As BPF emits an oversized message: the header and no payload
+	// bytes (shorter than the Go struct, which pads its trailing array).
+	oversized := flagged(flagOversized)[:netMsgHeaderSize]
+	(*bpf.TracingNetMsg)(unsafe.Pointer(&oversized[0])).PayloadLen = 0
+	(*bpf.TracingNetMsg)(unsafe.Pointer(&oversized[0])).MsgSize = 4<<20 + 1
 	conn := otherRecords()["net:inbound_connection"]
 	for _, tc := range []struct {
 		name   string
@@ -199,6 +204,7 @@ func TestDecodeRecordErrors(t *testing.T) {
 		{"payload past record", short, ErrShortRecord, "malformed"},
 		{"read error", flagged(flagReadError), ErrReadFailed, "read_error"},
 		{"oversized", flagged(flagOversized), ErrOversized, "oversized"},
+		{"oversized without payload", oversized, ErrOversized, "oversized"},
 		{"unknown type", unknown, ErrUnknownRecord, "unknown_type"},
 		{"truncated connection", conn[:len(conn)-1], ErrShortRecord, "malformed"},
 	} {
