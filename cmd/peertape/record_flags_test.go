@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,5 +112,51 @@ func TestRecordFlagsReachOptions(t *testing.T) {
 	_, o, err = parseRecordFlags(t, "--dir", "d", "--node", "n", "--max-segment-age", "0", "--fsync", "segment")
 	if err != nil || o.MaxSegmentAge >= 0 || o.Fsync != format.FsyncSegment {
 		t.Fatalf("age %v fsync %v err %v", o.MaxSegmentAge, o.Fsync, err)
+	}
+}
+
+// TestRecordCLIFilterAndLowData: record --only/--exclude/--low-data as a
+// user runs it: exactly the selected events are recorded, stripped of raw
+// transactions and blocks, and info shows both marks.
+func TestRecordCLIFilterAndLowData(t *testing.T) {
+	dir := t.TempDir()
+	p := startProc(t, "recording", "record", "--dir", dir, "--node", "n1", "--embedded-nats", "--listen", "127.0.0.1:0",
+		"--only", "netmsg,rpc", "--exclude", "netmsg:ping", "--low-data")
+	evs := testevents.Mixed(3000, 9, 1_700_000_000_000)
+	f, err := event.NewFilter([]string{"netmsg", "rpc"}, []string{"netmsg:ping"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []event.Event
+	stripped := 0
+	for _, ev := range evs {
+		if !f.Match(ev) {
+			continue
+		}
+		s, changed, err := event.StripLowData(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if changed {
+			stripped++
+		}
+		want = append(want, s)
+	}
+	if stripped == 0 || len(want) == len(evs) {
+		t.Fatalf("test events exercise neither the filter nor --low-data (%d stripped, %d of %d kept)", stripped, len(want), len(evs))
+	}
+	_, pub := publisher(t, p.natsURL)
+	publishAll(t, pub, evs)
+	pollUntil(t, "every event handled", func() bool {
+		return p.metric("peertape_record_events_total")+p.metric("peertape_record_filtered_events_total") == float64(len(evs))
+	})
+	if code := p.signal(syscall.SIGTERM, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	finished(t, dir)
+	sameBytes(t, readAll(t, dir), want)
+	sums := infoJSON(t, dir)
+	if len(sums) != 1 || !sums[0].LowData || sums[0].Filter == nil || strings.Join(sums[0].Filter.GetExclude(), ",") != "netmsg:ping" {
+		t.Fatalf("info: %+v", sums)
 	}
 }
