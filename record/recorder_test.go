@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -719,7 +720,12 @@ func (f sourceFunc) Run(ctx context.Context, sink event.Sink) error { return f(c
 func TestCompactInBackground(t *testing.T) {
 	var mu sync.Mutex
 	var compacted []string
+	var running, maxRunning atomic.Int32 // one compaction at a time
 	compact := func(ctx context.Context, path string) error {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := maxRunning.Load(); n > m && !maxRunning.CompareAndSwap(m, n); m = maxRunning.Load() {
+		}
 		if _, err := format.Compact(path, format.CompactOptions{}); err != nil {
 			return err
 		}
@@ -742,6 +748,9 @@ func TestCompactInBackground(t *testing.T) {
 	})
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if m := maxRunning.Load(); m != 1 {
+		t.Errorf("%d compactions ran at once, want one at a time", m)
 	}
 	segs := segments(t, r.o.Dir)
 	if len(segs) != rotated+1 {
