@@ -171,7 +171,7 @@ func Open(path string, opts ...ReadOptions) (*Reader, error) {
 	}
 	if st.IsDir() {
 		f.Close()
-		return nil, fmt.Errorf("%s: is a directory (use Expand)", path)
+		return nil, fmt.Errorf("%s: is a directory, not an archive file", path)
 	}
 	r.f, r.size = f, st.Size()
 	if err := r.open(); err != nil {

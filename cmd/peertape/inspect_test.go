@@ -28,6 +28,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 	if _, _, code := peertape(t, "info", "/nonexistent/path"); code != 1 {
 		t.Errorf("missing file: exit %d, want 1", code)
 	}
+	// recover takes files: a directory is refused in words for users.
+	dir := t.TempDir()
+	if _, stderr, code := peertape(t, "recover", dir); code != 1 || stderr != "peertape: "+dir+": is a directory, not an archive file\n" {
+		t.Errorf("recover DIR: exit %d, stderr %q", code, stderr)
+	}
 }
 
 func TestInfoJSON(t *testing.T) {
