@@ -341,3 +341,58 @@ func TestSubscriberSubjects(t *testing.T) {
 		}
 	}
 }
+
+// A subscriber started while the server is down waits for it: Ready
+// closes once the server is up and subscribed, events then arrive, and the
+// time without a server is reported as a gap.
+func TestSubscriberStartsBeforeServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port := splitPort(t, ln.Addr().String())
+	ln.Close() // a port nothing listens on, for now
+	sub := natsbus.NewSubscriber("nats://127.0.0.1:"+strconv.Itoa(port), natsbus.SubscriberOptions{ReconnectWait: 20 * time.Millisecond})
+	col := newCollector()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(ctx, col) }()
+	select {
+	case <-sub.Ready():
+		t.Fatal("ready without a server")
+	case err := <-done:
+		t.Fatalf("Run gave up without a server: %v", err)
+	case <-time.After(200 * time.Millisecond): // it keeps waiting; nothing to synchronise on
+	}
+	srv, err := natsbus.StartServer(natsbus.ServerOptions{Host: "127.0.0.1", Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	select {
+	case <-sub.Ready():
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready after the server started")
+	}
+	evs := sampleEvents(t)
+	pub := natsbus.NewPublisher(testenv.NATSConn(t, srv))
+	for _, ev := range evs {
+		pub.Consume(ev)
+	}
+	if err := pub.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitN(t, len(evs))
+	cancel()
+	<-done
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	for i, ev := range col.events {
+		if !bytes.Equal(ev.Raw, evs[i].Raw) {
+			t.Fatalf("event %d differs", i)
+		}
+	}
+	if len(col.gaps) != 1 || col.gaps[0].EndMs < col.gaps[0].StartMs || col.gaps[0].Reason != "nats not reachable at start" {
+		t.Fatalf("gaps %v, want one for the time before the server", col.gaps)
+	}
+}

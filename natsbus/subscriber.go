@@ -130,6 +130,20 @@ func (s *Subscriber) Run(ctx context.Context, sink event.Sink) error {
 		}
 	}
 	var closing atomic.Bool // our own shutdown is not an outage
+	// endOutage reports the outage that just ended as a gap, if one was
+	// going on; it says whether there was one.
+	endOutage := func(nc *nats.Conn, msg string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if downSince.IsZero() {
+			return false
+		}
+		end := time.Now()
+		s.log.Info(msg, "server", nc.ConnectedUrlRedacted(), "outage", end.Sub(downSince).Round(time.Millisecond))
+		reportGap(&pb.Gap{StartMs: downSince.UnixMilli(), EndMs: end.UnixMilli(), Reason: "nats " + down})
+		downSince = time.Time{}
+		return true
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	closed := make(chan struct{})
@@ -160,18 +174,15 @@ func (s *Subscriber) Run(ctx context.Context, sink event.Sink) error {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			s.m.reconnects.Inc()
 			s.m.connected.Set(1)
-			mu.Lock()
-			defer mu.Unlock()
-			if !downSince.IsZero() {
-				end := time.Now()
-				s.log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted(), "outage", end.Sub(downSince).Round(time.Millisecond))
-				reportGap(&pb.Gap{StartMs: downSince.UnixMilli(), EndMs: end.UnixMilli(), Reason: "nats " + down})
-				downSince = time.Time{}
-			}
+			endOutage(nc, "nats reconnected")
 		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			s.m.connected.Set(1)
-			s.log.Info("nats connected", "server", nc.ConnectedUrlRedacted())
+			// nats.go calls this handler, not ReconnectHandler, when the
+			// server was down at start and comes up (RetryOnFailedConnect).
+			if !endOutage(nc, "nats connected") {
+				s.log.Info("nats connected", "server", nc.ConnectedUrlRedacted())
+			}
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -188,12 +199,14 @@ func (s *Subscriber) Run(ctx context.Context, sink event.Sink) error {
 	if err != nil {
 		return fmt.Errorf("nats connect %s: %w", s.url, err)
 	}
+	// Checked under mu: a connect that lands after the check reaches
+	// endOutage only once downSince is set.
+	mu.Lock()
 	if !nc.IsConnected() {
 		s.log.Warn("nats server not reachable yet; retrying", "url", s.url)
-		mu.Lock()
 		downSince, down = time.Now(), "not reachable at start"
-		mu.Unlock()
 	}
+	mu.Unlock()
 
 	handler := func(m *nats.Msg) {
 		s.m.received.Inc()
