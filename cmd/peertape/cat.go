@@ -24,7 +24,7 @@ type readFlags struct {
 func (f *readFlags) add(cmd *cobra.Command, kindFlag string) {
 	cmd.Flags().StringVar(&f.from, "from", "", "first event time (inclusive): RFC 3339, epoch ms, or an offset from the archive start like +10m")
 	cmd.Flags().StringVar(&f.to, "to", "", "end time (exclusive), same forms as --from")
-	cmd.Flags().StringSliceVar(&f.only, kindFlag, nil, "only these kinds or kind:type (netmsg, netmsg:inv, netconn:inbound, mempool, validation, rpc, p2p, log, ipc, unknown)")
+	cmd.Flags().StringSliceVar(&f.only, kindFlag, nil, "only these kinds or kind:type (netmsg, netmsg:inv, netconn:inbound, mempool, validation, addrman, rpc, p2p, log, ipc, unknown)")
 	cmd.Flags().StringSliceVar(&f.exclude, "exclude", nil, "leave out these kinds or kind:type")
 }
 
