@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/pprof"
 
@@ -136,6 +137,11 @@ and offset) after every readable event was printed, and the exit code is 1.`,
 				if err := r.Err(); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "peertape: %v\n", err)
 					problems++
+				}
+				if d := r.Dropped() + r.DroppedRaw(); d > 0 {
+					// A torn tail (a .partial being written, a crash) is not
+					// damage, but what was left out is said.
+					slog.Info("torn tail skipped", "file", f, "bytes", d)
 				}
 				r.Close()
 			}

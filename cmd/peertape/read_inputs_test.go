@@ -19,7 +19,8 @@ import (
 // TestReadCommandsAcceptEveryInput: info, cat, verify and replay each
 // accept a directory, a segment, a torn .partial and peer-observer
 // archives (zstd and uncompressed, complete and truncated), and agree on
-// how many events each holds. verify passes exactly the sound ones.
+// how many events each holds. verify passes exactly the sound ones; cat
+// and replay say when they skipped a torn tail.
 func TestReadCommandsAcceptEveryInput(t *testing.T) {
 	dir := t.TempDir()
 	evs := testevents.Mixed(3000, 31, 1_700_000_000_000)
@@ -102,6 +103,9 @@ func TestReadCommandsAcceptEveryInput(t *testing.T) {
 			if code != 0 || strings.Count(out, "\n") != want {
 				t.Errorf("cat: exit %d, %d lines, want %d\n%s", code, strings.Count(out, "\n"), want, stderr)
 			}
+			if torn := strings.Contains(stderr, "torn tail skipped"); torn == sound {
+				t.Errorf("cat: torn tail reported %v for a sound=%v input:\n%s", torn, sound, stderr)
+			}
 
 			out, _, code = peertape(t, "verify", tc.path)
 			if wantCode := map[bool]int{true: 0, false: 1}[sound]; code != wantCode {
@@ -114,6 +118,9 @@ func TestReadCommandsAcceptEveryInput(t *testing.T) {
 			}
 			if s := summaryOf(t, stderr); s.Events != uint64(want) {
 				t.Errorf("replay sent %d events, want %d", s.Events, want)
+			}
+			if torn := strings.Contains(stderr, "torn tail skipped"); torn == sound {
+				t.Errorf("replay: torn tail reported %v for a sound=%v input:\n%s", torn, sound, stderr)
 			}
 		})
 	}
