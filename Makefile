@@ -9,8 +9,9 @@ BIN := bin/peertape
 # Debian packages: protoc for `make generate`, clang/llvm/libbpf for the BPF
 # programs, sys/sdt.h for the USDT test program, the zstd CLI for format
 # tests and benchmark ratios, promtool (prometheus) for exposition checks,
-# bpftrace as an independent USDT oracle, curl for make demo's scrapes.
-APT_PACKAGES := protobuf-compiler clang llvm libbpf-dev systemtap-sdt-dev zstd prometheus bpftrace curl
+# bpftrace as an independent USDT oracle, curl for make demo's scrapes, lld
+# and gcc for the USDT test programs (x86-64 and arm64).
+APT_PACKAGES := protobuf-compiler clang llvm lld gcc libc6-dev libbpf-dev systemtap-sdt-dev zstd prometheus bpftrace curl
 PROTOC_GEN_GO_VERSION := v1.36.12
 
 .PHONY: all deps build generate test bench demo fuzz fixtures clean
