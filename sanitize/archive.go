@@ -144,6 +144,7 @@ func Archive(ctx context.Context, key Key, inputs []string, outDir string, o Arc
 	if err != nil {
 		return nil, err
 	}
+	s.borrow = true // archiveFile appends each event before the next
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("sanitize: %w", err)
 	}

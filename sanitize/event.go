@@ -110,7 +110,12 @@ type Sanitizer struct {
 	fastRoot, fastSchema *fastTable
 	noFast               bool     // tests: always take the full rewrite
 	fastBuf              [][]byte // scratch per nesting depth
-	unmarshal            proto.UnmarshalOptions
+	// borrow lets Event return its scratch buffers: the result is valid
+	// only until the next call. Archive sets it, as it writes each event
+	// at once; it saves a copy and an allocation per event.
+	borrow    bool
+	outBuf    []byte // full rewrite's encoding while borrowing
+	unmarshal proto.UnmarshalOptions
 
 	lastNode, lastNodeOut string // events of one file share their node
 	lastNodeSelf          int    // self addresses known when lastNodeOut was made
@@ -190,7 +195,12 @@ func (s *Sanitizer) Event(ev event.Event) (out event.Event, keep bool, err error
 		}
 		unknown = s.countUnknown(ev.Raw)
 		s.rewrite(s.msg)
-		raw, err = marshalOpts.Marshal(s.msg)
+		if s.borrow {
+			raw, err = marshalOpts.MarshalAppend(s.outBuf[:0], s.msg)
+			s.outBuf = raw
+		} else {
+			raw, err = marshalOpts.Marshal(s.msg)
+		}
 		if err != nil {
 			return event.Event{}, false, fmt.Errorf("sanitize: encode: %w", err)
 		}

@@ -289,6 +289,9 @@ func (s *Sanitizer) fastEvent(raw []byte) (out []byte, st fastState, ok bool) {
 	if !ok {
 		return nil, st, false
 	}
+	if s.borrow {
+		return buf, st, true
+	}
 	return bytes.Clone(buf), st, true
 }
 
