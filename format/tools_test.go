@@ -2,6 +2,7 @@ package format
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,6 +173,40 @@ func TestVerify(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestVerifyNamesOnlyTheDamagedFrame: events lost in one damaged frame
+// renumber every later frame; verify must not report each of those as a
+// mismatch of its own (a regression: one flipped byte listed every frame
+// after it).
+func TestVerifyNamesOnlyTheDamagedFrame(t *testing.T) {
+	dir := t.TempDir()
+	evs := testEvents(t, 3000, 9, 1_700_000_000_000)
+	good := writeSegment(t, dir, "good.seg.zst", evs, WriterOptions{FrameSize: 32 << 10})
+	_, r := readAll(t, good)
+	frames := r.Index().Frames
+	if len(frames) < 4 {
+		t.Fatalf("want at least 4 frames, got %d", len(frames))
+	}
+	fi := frames[1]
+	data, _ := os.ReadFile(good)
+	data[fi.Offset+fi.CompressedLen/2] ^= 0x55
+	bad := filepath.Join(dir, "bad.seg.zst")
+	os.WriteFile(bad, data, 0o644)
+	v, err := Verify(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.OK() {
+		t.Fatal("damage not found")
+	}
+	for _, pr := range v.Problems {
+		for i := 2; i < len(frames); i++ {
+			if strings.Contains(pr, fmt.Sprintf("index: frame %d:", i)) {
+				t.Errorf("frame %d is intact but reported: %s", i, pr)
+			}
+		}
 	}
 }
 

@@ -87,14 +87,19 @@ func compareIndex(stored, scanned *pb.SegmentIndex) []string {
 	if len(stored.Frames) != len(scanned.Frames) {
 		return append(out, fmt.Sprintf("lists %d frames, the file holds %d", len(stored.Frames), len(scanned.Frames)))
 	}
+	// Events lost in a damaged frame renumber every later one; shift
+	// carries that loss forward so only the damaged frame is reported.
+	var shift int64
 	for i, a := range stored.Frames {
 		b := scanned.Frames[i]
+		firstMoved := int64(a.FirstEvent)-int64(b.FirstEvent) != shift
+		shift += int64(a.Events) - int64(b.Events)
 		switch {
 		case a.Offset != b.Offset || a.CompressedLen != b.CompressedLen:
 			out = append(out, fmt.Sprintf("frame %d: stored at %d+%d, found at %d+%d", i, a.Offset, a.CompressedLen, b.Offset, b.CompressedLen))
 		case a.RawLen != b.RawLen:
 			out = append(out, fmt.Sprintf("frame %d: stored raw length %d, decoded %d", i, a.RawLen, b.RawLen))
-		case a.Events != b.Events || a.FirstEvent != b.FirstEvent:
+		case a.Events != b.Events || firstMoved:
 			out = append(out, fmt.Sprintf("frame %d: stored %d events from #%d, decoded %d from #%d", i, a.Events, a.FirstEvent, b.Events, b.FirstEvent))
 		case a.FirstTimeMs != b.FirstTimeMs || a.LastTimeMs != b.LastTimeMs || a.MinTimeMs != b.MinTimeMs || a.MaxTimeMs != b.MaxTimeMs:
 			out = append(out, fmt.Sprintf("frame %d: stored times differ from the records", i))
@@ -105,7 +110,8 @@ func compareIndex(stored, scanned *pb.SegmentIndex) []string {
 	if stored.Events != scanned.Events || stored.RawBytes != scanned.RawBytes {
 		out = append(out, fmt.Sprintf("totals: stored %d events/%d raw bytes, decoded %d/%d", stored.Events, stored.RawBytes, scanned.Events, scanned.RawBytes))
 	}
-	if !sameCounts(stored.Kinds, scanned.Kinds) || !sameCounts(stored.Commands, scanned.Commands) {
+	framesDiffer := len(out) > 0
+	if !framesDiffer && (!sameCounts(stored.Kinds, scanned.Kinds) || !sameCounts(stored.Commands, scanned.Commands)) {
 		out = append(out, "totals: kind or message type counts differ from the records")
 	}
 	if stored.HeaderLen != scanned.HeaderLen {
