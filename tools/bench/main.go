@@ -294,19 +294,28 @@ func cliRows(live string, info archive) error {
 	}
 	if want("cli:seek") {
 		mid := info.minTime + (info.maxTime-info.minTime)/2
-		var best result
-		for i := 0; i < 5; i++ { // best of 5: one cold start of the binary should not decide it
-			m, err := measure(*bin, "cat", "--from", strconv.FormatInt(mid, 10), "--to", strconv.FormatInt(mid+1000, 10), live)
+		// Best of 5: a cold start of the binary should not decide it.
+		var first, start time.Duration
+		var cpu time.Duration
+		for i := 0; i < 5; i++ {
+			f, c, err := firstLine(*bin, "cat", "--from", strconv.FormatInt(mid, 10), live)
 			if err != nil {
 				return err
 			}
-			if i == 0 || m.wall < best.wall {
-				best = m
+			s, _, err := firstLine(*bin, "--version")
+			if err != nil {
+				return err
+			}
+			if i == 0 || f < first {
+				first, cpu = f, c
+			}
+			if i == 0 || s < start {
+				start = s
 			}
 		}
-		add(row{Issue: "3", What: fmt.Sprintf("seek: cat --from middle --to +1s (whole process, %.0f MiB archive)", mib(info.compressed)),
-			PeakRSSMiB: best.rssMiB, Other: fmt.Sprintf("%.1f ms wall, %.1f ms CPU (best of 5)", ms(best.wall), ms(best.cpu)),
-			Target: "< 50 ms", Met: check(ms(best.wall) < 50)})
+		add(row{Issue: "3", What: fmt.Sprintf("seek: cat --from middle, time to first event (whole process, %.0f MiB archive)", mib(info.compressed)),
+			Other:  fmt.Sprintf("%.1f ms wall (%.1f ms CPU), of which %.1f ms starting the binary (peertape --version); best of 5", ms(first), ms(cpu), ms(start)),
+			Target: "< 50 ms", Met: check(ms(first) < 50)})
 	}
 	if want("cli:compact") {
 		if *quick {
@@ -519,6 +528,34 @@ func measure(name string, args ...string) (result, error) {
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return result{wall: wall, cpu: cpu, rssMiB: float64(ru.Maxrss) / 1024}, nil
+}
+
+// firstLine runs a command (GOMAXPROCS=1) and returns the wall time until
+// its first line of output and its CPU time until then; the rest of the
+// output is discarded and the process killed.
+func firstLine(name string, args ...string) (time.Duration, time.Duration, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	_, err = bufio.NewReader(out).ReadString('\n')
+	took := time.Since(start)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s %s: no output: %w", name, strings.Join(args, " "), err)
+	}
+	var cpu time.Duration
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return took, cpu, nil
 }
 
 // goBench is one `go test -bench` invocation.
