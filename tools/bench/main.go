@@ -199,9 +199,9 @@ func finishZstd19() error {
 // cliRows measures the binary and the zstd CLI on the archive.
 func cliRows(live string, info archive) error {
 	ev := float64(info.events)
-	tmp := filepath.Join(*dataDir, "tmp")
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	// A directory of this run's own: two runs at once must not share it.
+	tmp, err := os.MkdirTemp(*dataDir, "tmp-")
+	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
