@@ -3,10 +3,6 @@ package sanitize
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,34 +11,16 @@ import (
 
 	"github.com/peertape/peertape/event"
 	"github.com/peertape/peertape/extract/rpc"
+	"github.com/peertape/peertape/internal/testenv"
 )
 
 // rpcFixtureEvents serves results (method -> JSON result) as bitcoind's
-// JSON-RPC would and returns the events the real RPC extractor makes of
-// one poll of every method.
+// JSON-RPC would (testenv.CoreRPC) and returns the events the real RPC
+// extractor makes of one poll of every method.
 func rpcFixtureEvents(t *testing.T, results map[string]json.RawMessage) []event.Event {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var req struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-		}
-		if err := json.Unmarshal(body, &req); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		res, ok := results[req.Method]
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"result":null,"error":{"code":-32601,"message":"Method not found"},"id":`+string(req.ID)+"}\n")
-			return
-		}
-		io.WriteString(w, `{"result":`+string(res)+`,"error":null,"id":`+string(req.ID)+"}\n")
-	}))
-	defer srv.Close()
-	x, err := rpc.New(rpc.Options{Host: strings.TrimPrefix(srv.URL, "http://"), User: "u", Password: "p",
+	host := testenv.CoreRPC(t, results, "u", "p")
+	x, err := rpc.New(rpc.Options{Host: host, User: "u", Password: "p",
 		QueryInterval: time.Hour, QueryIntervalLessFrequent: time.Hour, Node: "honeypot"})
 	if err != nil {
 		t.Fatal(err)
@@ -85,25 +63,10 @@ func rpcFixtureEvents(t *testing.T, results map[string]json.RawMessage) []event.
 // sanitized one.
 func TestRPCFixturesNoLeaks(t *testing.T) {
 	base := filepath.Join("..", "fixtures", "core", "rpc")
-	load := func(dir string) map[string]json.RawMessage {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-		out := map[string]json.RawMessage{}
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[strings.TrimSuffix(filepath.Base(f), ".json")] = b
-		}
-		return out
-	}
-	results := load(base)
-	if len(results) == 0 {
-		t.Skip("no RPC fixtures under ../fixtures/core/rpc")
-	}
+	results := testenv.CoreRPCFixtures(t, base)
 	rounds := []map[string]json.RawMessage{results}
 	// Each variant replaces its method's fixture in a round of its own.
-	for name, b := range load(base + "-variants") {
+	for name, b := range testenv.CoreRPCFixtures(t, base+"-variants") {
 		method, _, _ := strings.Cut(name, "-")
 		r := map[string]json.RawMessage{}
 		for k, v := range results {

@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -190,53 +187,18 @@ func TestRecordAllInOneBtcd(t *testing.T) {
 // as u:p. Other methods get Core's "Method not found".
 func coreRPC(t *testing.T, subversion string) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "fixtures", "core", "rpc")
-	results := map[string]json.RawMessage{}
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures in %s: %v", dir, err)
+	results := testenv.CoreRPCFixtures(t, filepath.Join("..", "..", "fixtures", "core", "rpc"))
+	var m map[string]any
+	if err := json.Unmarshal(results["getnetworkinfo"], &m); err != nil {
+		t.Fatalf("getnetworkinfo fixture: %v", err)
 	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		method := strings.TrimSuffix(filepath.Base(f), ".json")
-		if method == "getnetworkinfo" {
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
-				t.Fatal(err)
-			}
-			m["subversion"] = subversion
-			b, _ = json.Marshal(m)
-		}
-		results[method] = b
+	m["subversion"] = subversion
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, pw, ok := r.BasicAuth(); !ok || u != "u" || pw != "p" {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		var req struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-		}
-		if err := json.Unmarshal(body, &req); err != nil || len(req.ID) == 0 {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		res, ok := results[req.Method]
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"result":null,"error":{"code":-32601,"message":"Method not found"},"id":`+string(req.ID)+"}\n")
-			return
-		}
-		io.WriteString(w, `{"result":`+string(res)+`,"error":null,"id":`+string(req.ID)+"}\n")
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
+	results["getnetworkinfo"] = b
+	return testenv.CoreRPC(t, results, "u", "p")
 }
 
 // TestRecordNodeInfoCore: the implementation and version Core and Knots

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/peertape/peertape/extract/internal/wirepb"
 	"github.com/peertape/peertape/proto/pb"
 )
 
@@ -144,9 +145,9 @@ func fastTx(b []byte, payload []byte) ([]byte, bool) {
 // invItemSize is the encoded size of one InventoryItem message body.
 func invItemSize(typ uint32) int {
 	switch typ {
-	case invError:
+	case wirepb.InvError:
 		return protowire.SizeTag(fErrorItem) + 1
-	case invTx, invBlock, invWTx, invWitnessTx, invWitnessBlock, invCmpctBlock:
+	case wirepb.InvTx, wirepb.InvBlock, wirepb.InvWTx, wirepb.InvWitnessTx, wirepb.InvWitnessBlock, wirepb.InvCmpctBlock:
 		return 1 + protowire.SizeBytes(32)
 	}
 	// UnknownItem{inv_type, hash}
@@ -157,17 +158,17 @@ func invItemSize(typ uint32) int {
 // invArmField maps a known inventory type to its InventoryItem field.
 func invArmField(typ uint32) protowire.Number {
 	switch typ {
-	case invTx:
+	case wirepb.InvTx:
 		return 1
-	case invBlock:
+	case wirepb.InvBlock:
 		return 2
-	case invWTx:
+	case wirepb.InvWTx:
 		return 3
-	case invWitnessTx:
+	case wirepb.InvWitnessTx:
 		return 4
-	case invWitnessBlock:
+	case wirepb.InvWitnessBlock:
 		return 5
-	case invCmpctBlock:
+	case wirepb.InvCmpctBlock:
 		return 6
 	}
 	return 0
@@ -203,7 +204,7 @@ func fastInv(b []byte, command string, payload []byte) ([]byte, bool) {
 		b = protowire.AppendTag(b, fValue, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(invItemSize(typ)))
 		switch f := invArmField(typ); {
-		case typ == invError:
+		case typ == wirepb.InvError:
 			b = protowire.AppendTag(b, fErrorItem, protowire.VarintType)
 			b = protowire.AppendVarint(b, 1)
 		case f != 0:

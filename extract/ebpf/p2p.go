@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/wire/v2"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peertape/peertape/extract/internal/wirepb"
 	"github.com/peertape/peertape/proto/pb"
 )
 
@@ -67,19 +68,19 @@ func decodeMessage(command string, payload []byte) (*pb.MessageEvent, error) {
 		if err := decodeWire(&m, payload); err != nil {
 			return nil, err
 		}
-		return &pb.MessageEvent{Msg: &pb.MessageEvent_Inv{Inv: &pb.Inv{Items: invItems(m.InvList)}}}, nil
+		return &pb.MessageEvent{Msg: &pb.MessageEvent_Inv{Inv: &pb.Inv{Items: wirepb.InventoryItems(m.InvList)}}}, nil
 	case "getdata":
 		var m wire.MsgGetData
 		if err := decodeWire(&m, payload); err != nil {
 			return nil, err
 		}
-		return &pb.MessageEvent{Msg: &pb.MessageEvent_Getdata{Getdata: &pb.GetData{Items: invItems(m.InvList)}}}, nil
+		return &pb.MessageEvent{Msg: &pb.MessageEvent_Getdata{Getdata: &pb.GetData{Items: wirepb.InventoryItems(m.InvList)}}}, nil
 	case "notfound":
 		var m wire.MsgNotFound
 		if err := decodeWire(&m, payload); err != nil {
 			return nil, err
 		}
-		return &pb.MessageEvent{Msg: &pb.MessageEvent_Notfound{Notfound: &pb.NotFound{Items: invItems(m.InvList)}}}, nil
+		return &pb.MessageEvent{Msg: &pb.MessageEvent_Notfound{Notfound: &pb.NotFound{Items: wirepb.InventoryItems(m.InvList)}}}, nil
 	case "tx":
 		r := bytes.NewReader(payload)
 		tx, err := readTx(r, payload)
@@ -361,7 +362,7 @@ func decodeVersion(payload []byte) (*pb.MessageEvent, error) {
 	addr := func(na *wire.NetAddress) *pb.Address {
 		var ip [16]byte
 		copy(ip[:], na.IP.To16())
-		return legacyAddress(0, uint64(na.Services), ip, na.Port)
+		return wirepb.LegacyAddress(0, uint64(na.Services), ip, na.Port)
 	}
 	return &pb.MessageEvent{Msg: &pb.MessageEvent_Version{Version: &pb.Version{
 		Version:     proto.Uint32(uint32(m.ProtocolVersion)),
@@ -374,45 +375,6 @@ func decodeVersion(payload []byte) (*pb.MessageEvent, error) {
 		StartHeight: proto.Int32(m.LastBlock),
 		Relay:       proto.Bool(!m.DisableRelayTx),
 	}}}, nil
-}
-
-// Inventory types (Core's GetDataMsg).
-const (
-	invError        = 0
-	invTx           = 1
-	invBlock        = 2
-	invCmpctBlock   = 4
-	invWTx          = 5
-	invWitnessTx    = 0x40000001
-	invWitnessBlock = 0x40000002
-)
-
-func invItems(list []*wire.InvVect) []*pb.InventoryItem {
-	items := make([]*pb.InventoryItem, len(list))
-	for i, iv := range list {
-		h := hash(iv.Hash[:])
-		it := &pb.InventoryItem{}
-		switch uint32(iv.Type) {
-		case invError:
-			it.Item = &pb.InventoryItem_Error{Error: true}
-		case invTx:
-			it.Item = &pb.InventoryItem_Transaction{Transaction: h}
-		case invBlock:
-			it.Item = &pb.InventoryItem_Block{Block: h}
-		case invWTx:
-			it.Item = &pb.InventoryItem_Wtx{Wtx: h}
-		case invWitnessTx:
-			it.Item = &pb.InventoryItem_WitnessTransaction{WitnessTransaction: h}
-		case invWitnessBlock:
-			it.Item = &pb.InventoryItem_WitnessBlock{WitnessBlock: h}
-		case invCmpctBlock:
-			it.Item = &pb.InventoryItem_CompactBlock{CompactBlock: h}
-		default:
-			it.Item = &pb.InventoryItem_Unknown{Unknown: &pb.UnknownItem{InvType: proto.Uint32(uint32(iv.Type)), Hash: h}}
-		}
-		items[i] = it
-	}
-	return items
 }
 
 func decodeCompactBlock(payload []byte) (*pb.MessageEvent, error) {

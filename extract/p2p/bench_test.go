@@ -8,6 +8,8 @@ import (
 
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/peertape/peertape/extract/internal/wirepb"
 )
 
 // BenchmarkHandleInv: a 35-item wtx inv (Core's typical trickle batch)
@@ -15,7 +17,7 @@ import (
 func BenchmarkHandleInv(b *testing.B) {
 	inv := wire.NewMsgInv()
 	for i := 0; i < 35; i++ {
-		inv.AddInvVect(wire.NewInvVect(wire.InvType(invWTx), &chainhash.Hash{byte(i)}))
+		inv.AddInvVect(wire.NewInvVect(wire.InvType(wirepb.InvWTx), &chainhash.Hash{byte(i)}))
 	}
 	var buf bytes.Buffer
 	inv.BtcEncode(&buf, protocolVersion, wire.LatestEncoding)

@@ -34,6 +34,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peertape/peertape/event"
+	"github.com/peertape/peertape/extract/internal/wirepb"
 	"github.com/peertape/peertape/proto/pb"
 )
 
@@ -563,7 +564,7 @@ func (p *peer) handle(cmd string, payload []byte, recvd time.Time) (replies []wi
 		if x.opts.DisableInvs {
 			return nil, nil, nil
 		}
-		return nil, []*pb.P2P{{P2PEvent: &pb.P2P_InventoryAnnouncement{InventoryAnnouncement: &pb.InventoryAnnouncement{Inventory: inventory(inv.InvList)}}}}, nil
+		return nil, []*pb.P2P{{P2PEvent: &pb.P2P_InventoryAnnouncement{InventoryAnnouncement: &pb.InventoryAnnouncement{Inventory: wirepb.InventoryItems(inv.InvList)}}}}, nil
 	case wire.CmdFeeFilter:
 		var ff wire.MsgFeeFilter
 		if err := decodeWire(&ff, payload, protocolVersion); err != nil {

@@ -4,17 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
-	"strings"
 
 	"github.com/btcsuite/btcd/wire/v2"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peertape/peertape/extract/internal/wirepb"
 	"github.com/peertape/peertape/proto/pb"
 )
 
@@ -107,61 +105,9 @@ func decodeWire(msg wire.Message, payload []byte, pver uint32) error {
 	return nil
 }
 
-// Inventory types (Core's protocol.h).
-const (
-	invError        = 0
-	invTx           = 1
-	invBlock        = 2
-	invCmpctBlock   = 4
-	invWTx          = 5
-	invWitnessTx    = 0x40000001
-	invWitnessBlock = 0x40000002
-)
-
-// inventory converts inv items, hashes in internal byte order.
-func inventory(list []*wire.InvVect) []*pb.InventoryItem {
-	items := make([]*pb.InventoryItem, len(list))
-	for i, iv := range list {
-		h := append([]byte(nil), iv.Hash[:]...)
-		it := &pb.InventoryItem{}
-		switch uint32(iv.Type) {
-		case invError:
-			it.Item = &pb.InventoryItem_Error{Error: true}
-		case invTx:
-			it.Item = &pb.InventoryItem_Transaction{Transaction: h}
-		case invBlock:
-			it.Item = &pb.InventoryItem_Block{Block: h}
-		case invWTx:
-			it.Item = &pb.InventoryItem_Wtx{Wtx: h}
-		case invWitnessTx:
-			it.Item = &pb.InventoryItem_WitnessTransaction{WitnessTransaction: h}
-		case invWitnessBlock:
-			it.Item = &pb.InventoryItem_WitnessBlock{WitnessBlock: h}
-		case invCmpctBlock:
-			it.Item = &pb.InventoryItem_CompactBlock{CompactBlock: h}
-		default:
-			it.Item = &pb.InventoryItem_Unknown{Unknown: &pb.UnknownItem{InvType: proto.Uint32(uint32(iv.Type)), Hash: h}}
-		}
-		items[i] = it
-	}
-	return items
-}
-
 // maxAddrV2Entries is Core's MAX_ADDR_TO_SEND: a longer addrv2 is
 // misbehaviour there, and a protocol error here.
 const maxAddrV2Entries = 1000
-
-// BIP155 network ids and their address lengths.
-var addrV2Len = map[uint8]int{1: 4, 2: 16, 3: 10, 4: 32, 5: 32, 6: 16}
-
-// maxAddrV2Size is BIP155's limit on an address's length.
-const maxAddrV2Size = 512
-
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-func base32Lower(b []byte) string { return strings.ToLower(b32.EncodeToString(b)) }
-
-var onionCat = []byte{0xfd, 0x87, 0xd8, 0x7e, 0xeb, 0x43}
 
 // decodeAddrV2 decodes an addrv2 payload (BIP155) itself instead of with
 // btcd's MsgAddrV2, which drops I2P, CJDNS and unknown networks. Address
@@ -200,7 +146,7 @@ func decodeAddrV2(payload []byte) ([]*pb.Address, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: addrv2 entry %d address length: %v", ErrMalformed, i, err)
 		}
-		if size > maxAddrV2Size || size > uint64(r.Len()) {
+		if size > wirepb.MaxAddrV2Size || size > uint64(r.Len()) {
 			return nil, fmt.Errorf("%w: addrv2 entry %d: address of %d bytes", ErrMalformed, i, size)
 		}
 		raw := make([]byte, size)
@@ -214,43 +160,11 @@ func decodeAddrV2(payload []byte) ([]*pb.Address, error) {
 			Services:  proto.Uint64(services),
 			Port:      proto.Uint32(uint32(binary.BigEndian.Uint16(port[:]))),
 		}
-		setAddrV2(a, netID, raw)
+		wirepb.SetAddrV2(a, netID, raw)
 		addrs[i] = a
 	}
 	if r.Len() != 0 {
 		return nil, fmt.Errorf("%w: addrv2: %d bytes after the last entry", ErrMalformed, r.Len())
 	}
 	return addrs, nil
-}
-
-func setAddrV2(a *pb.Address, netID uint8, raw []byte) {
-	if want, ok := addrV2Len[netID]; ok && len(raw) == want {
-		switch netID {
-		case 1:
-			a.Address = &pb.Address_Ipv4{Ipv4: netip.AddrFrom4([4]byte(raw)).String()}
-			return
-		case 2:
-			ip := [16]byte(raw)
-			// BIP155: IPv4-mapped and OnionCat addresses are invalid under
-			// the IPv6 id.
-			if !bytes.HasPrefix(raw, onionCat) && !netip.AddrFrom16(ip).Is4In6() {
-				a.Address = &pb.Address_Ipv6{Ipv6: netip.AddrFrom16(ip).String()}
-				return
-			}
-		case 3:
-			a.Address = &pb.Address_Torv2{Torv2: base32Lower(raw) + ".onion"}
-			return
-		case 4:
-			a.Address = &pb.Address_Torv3{Torv3: base32Lower(raw) + ".onion"}
-			return
-		case 5:
-			a.Address = &pb.Address_I2P{I2P: base32Lower(raw) + ".b32.i2p"}
-			return
-		case 6:
-			a.Address = &pb.Address_Cjdns{Cjdns: netip.AddrFrom16([16]byte(raw)).String()}
-			return
-		}
-	}
-	// raw is never nil (an empty address stays a present, empty field).
-	a.Address = &pb.Address_Unknown{Unknown: &pb.UnknownAddress{Id: proto.Uint32(uint32(netID)), Address: raw}}
 }
