@@ -102,7 +102,7 @@ func StartTime(paths []string) (start int64, ok bool, err error) {
 		}
 		var t int64
 		found := false
-		if idx := r.Index(); idx != nil {
+		if idx := r.index; idx != nil { // totals only: no need for the per-frame maps
 			t, found = idx.MinTimeMs, idx.Events > 0
 		} else if r.Next() {
 			t, found = r.RawEvent().Time, true

@@ -81,8 +81,12 @@ func FuzzIndex(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		parseTrailer(data)
 		idx := &pb.SegmentIndex{}
-		if err := parseSkippableContent(data, tagIndex, idx); err == nil && len(data) < 8 {
+		err := parseSkippableContent(data, tagIndex, idx)
+		if err == nil && len(data) < 8 {
 			t.Fatal("accepted a frame too short to hold a tag and crc")
+		}
+		if err == nil {
+			checkIndexLite(t, data, idx)
 		}
 		parseSkippableContent(data, tagMeta, &pb.SegmentMeta{})
 		parseSkippableContent(data, tagNote, &pb.Note{})

@@ -109,7 +109,9 @@ type Reader struct {
 
 	meta     *pb.SegmentMeta
 	header   *pb.ArchiveHeader
-	index    *pb.SegmentIndex
+	index    *pb.SegmentIndex // without per-frame maps until fullIndex
+	indexRaw []byte           // index frame content, for fullIndex
+	indexOff int64
 	complete bool
 	gaps     []*pb.Gap
 
@@ -339,10 +341,13 @@ func (r *Reader) loadIndex(dataStart int64) {
 	if r.size < dataStart+trailerSize {
 		return
 	}
-	tb := make([]byte, trailerSize)
-	if _, err := r.f.ReadAt(tb, r.size-trailerSize); err != nil {
+	// One pread for the trailer and, nearly always, the index before it.
+	tail := make([]byte, min(r.size-dataStart, indexTail))
+	tailOff := r.size - int64(len(tail))
+	if _, err := r.f.ReadAt(tail, tailOff); err != nil {
 		return
 	}
+	tb := tail[len(tail)-trailerSize:]
 	if binary.LittleEndian.Uint32(tb) != skippableMagic || string(tb[8:12]) != tagTrailer {
 		return // no trailer: a .partial, or a tail that is not ours
 	}
@@ -355,10 +360,20 @@ func (r *Reader) loadIndex(dataStart int64) {
 		r.problem(-1, r.size-trailerSize, -1, fmt.Errorf("trailer points at index %d+%d, outside the file", off, l))
 		return
 	}
-	content, _, err := r.readSkippable(off)
-	idx := &pb.SegmentIndex{}
+	var content []byte
+	if off >= tailOff && l >= 8 {
+		content = tail[off-tailOff+8 : off-tailOff+int64(l)]
+		if binary.LittleEndian.Uint32(tail[off-tailOff:]) != skippableMagic ||
+			int64(binary.LittleEndian.Uint32(tail[off-tailOff+4:])) != int64(l)-8 {
+			content = nil // not the frame the trailer promises: let readSkippable say why
+		}
+	}
+	if content == nil {
+		content, _, err = r.readSkippable(off)
+	}
+	var idx *pb.SegmentIndex
 	if err == nil {
-		err = parseSkippableContent(content, tagIndex, idx)
+		idx, err = parseIndexLite(content)
 	}
 	if err != nil {
 		r.problem(-1, off, -1, fmt.Errorf("index: %w", err))
@@ -371,7 +386,38 @@ func (r *Reader) loadIndex(dataStart int64) {
 		}
 	}
 	r.index = idx
+	r.indexRaw = content
+	r.indexOff = off
 	r.complete = true
+	if !r.opts.Filter.Empty() || r.opts.OnFrame != nil {
+		r.fullIndex() // frames are chosen by kind, or handed to the caller
+	}
+}
+
+// indexTail is how much of a segment's end Open reads at once: the
+// trailer and the index of any segment up to a few hundred frames.
+const indexTail = 64 << 10
+
+// fullIndex replaces the lite index with the complete one. An index whose
+// maps do not decode (its checksum matched, so the writer wrote them) is
+// a problem; the lite index stays.
+func (r *Reader) fullIndex() *pb.SegmentIndex {
+	if r.indexRaw == nil {
+		return r.index
+	}
+	content := r.indexRaw
+	r.indexRaw = nil
+	idx := &pb.SegmentIndex{}
+	if err := parseSkippableContent(content, tagIndex, idx); err != nil {
+		r.problem(-1, r.indexOff, -1, fmt.Errorf("index: %w", err))
+		return r.index
+	}
+	if len(idx.Frames) != len(r.index.Frames) {
+		r.problem(-1, r.indexOff, -1, fmt.Errorf("index: %d frames, %d without their maps", len(idx.Frames), len(r.index.Frames)))
+		return r.index
+	}
+	r.index = idx
+	return idx
 }
 
 // planFrames lists the indexed frames that can hold selected records.
@@ -423,7 +469,7 @@ func (r *Reader) Header() *pb.ArchiveHeader { return r.header }
 
 // Index returns the segment index, or nil when the file has none (a
 // .partial, a damaged segment, an upstream archive) or NoIndex was set.
-func (r *Reader) Index() *pb.SegmentIndex { return r.index }
+func (r *Reader) Index() *pb.SegmentIndex { return r.fullIndex() }
 
 // Complete reports whether the file was finished properly: a segment with
 // a valid index and trailer, or an upstream archive that (once read to the
