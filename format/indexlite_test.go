@@ -28,10 +28,21 @@ func checkIndexLite(t *testing.T, content []byte, full *pb.SegmentIndex) {
 }
 
 // Open plans frames from the lite index; Index still returns everything.
+// Small frames make an index larger than the tail Open reads at once.
 func TestIndexLite(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		frameSize int64
+		bigIndex  bool
+	}{{"index in the tail read", 64 << 10, false}, {"index larger than the tail read", 2 << 10, true}} {
+		t.Run(c.name, func(t *testing.T) { testIndexLite(t, c.frameSize, c.bigIndex) })
+	}
+}
+
+func testIndexLite(t *testing.T, frameSize int64, bigIndex bool) {
 	dir := t.TempDir()
 	evs := testEvents(t, 5000, 11, 1_700_000_000_000)
-	p := writeSegment(t, dir, "a.seg.zst", evs, WriterOptions{FrameSize: 64 << 10})
+	p := writeSegment(t, dir, "a.seg.zst", evs, WriterOptions{FrameSize: frameSize})
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +52,9 @@ func TestIndexLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	content := b[off+8 : off+int64(l)]
+	if big := l+trailerSize > indexTail; big != bigIndex {
+		t.Fatalf("index of %d bytes: want larger than the %d-byte tail read: %v", l, indexTail, bigIndex)
+	}
 	full := &pb.SegmentIndex{}
 	if err := parseSkippableContent(content, tagIndex, full); err != nil {
 		t.Fatal(err)
