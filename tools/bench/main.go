@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -515,7 +514,7 @@ func (r result) cpuPercent() float64 { return 100 * r.cpu.Seconds() / r.wall.Sec
 func measure(name string, args ...string) (result, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	cmd.Stdout = io.Discard
+	cmd.Stdout = nil // the null device itself, as "> /dev/null" (io.Discard would be a pipe)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	logf("%s %s", name, strings.Join(args, " "))
