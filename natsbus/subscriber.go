@@ -46,7 +46,8 @@ type SubscriberOptions struct {
 	// most of the subscriber's CPU at peer-observer's rates). It adds at
 	// most this much latency; reads that fill half the buffer go on at
 	// once, so throughput is not limited. Default DefaultReadCoalesce
-	// (10ms); negative disables.
+	// (25ms); negative disables. Only TCP connections coalesce with
+	// SO_RCVLOWAT; others only wait.
 	ReadCoalesce time.Duration
 	// OnMalformed receives payloads that are not protobuf at all, which
 	// cannot be recorded as events. Default: log and count.
