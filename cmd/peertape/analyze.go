@@ -104,22 +104,12 @@ func runAnalyze(cmd *cobra.Command, f *analyzeFlags, args []string) error {
 		return err
 	}
 	problems := 0
-	ropts := []replay.Option{
-		replay.From(f.rf.fromSpec), replay.To(f.rf.toSpec),
-		replay.Only(f.rf.only...), replay.Exclude(f.rf.exclude...),
+	ropts := append(replaySelection(f.rf, f.nodes),
 		replay.Speed(replay.Max),
 		replay.OnProblem(func(err error) {
 			problems++
 			log.Warn("skipped damaged data", "err", err)
-		}),
-	}
-	if len(f.nodes) > 0 {
-		var names []string
-		for _, n := range f.nodes {
-			names = append(names, strings.Split(n, ",")...)
-		}
-		ropts = append(ropts, replay.Nodes(names...))
-	}
+		}))
 	r, err := replay.Open(args, ropts...)
 	if err != nil {
 		return err

@@ -230,22 +230,30 @@ func (f *replayFlags) options() ([]replay.Option, float64, error) {
 	if f.skipGaps < 0 || f.delay < 0 {
 		return nil, 0, usagef("--skip-gaps and --delay must not be negative")
 	}
-	opts := []replay.Option{
-		replay.From(f.rf.fromSpec), replay.To(f.rf.toSpec),
-		replay.Only(f.rf.only...), replay.Exclude(f.rf.exclude...),
-		replay.Speed(speed), replay.SkipGaps(time.Duration(f.skipGaps)),
-	}
-	if len(f.nodes) > 0 {
-		var names []string
-		for _, n := range f.nodes {
-			names = append(names, strings.Split(n, ",")...)
-		}
-		opts = append(opts, replay.Nodes(names...))
-	}
+	opts := append(replaySelection(f.rf, f.nodes),
+		replay.Speed(speed), replay.SkipGaps(time.Duration(f.skipGaps)))
 	if f.loop {
 		opts = append(opts, replay.Loop(0))
 	}
 	return opts, speed, nil
+}
+
+// replaySelection is the part of a replay's options that selects events —
+// time range, kinds and nodes — shared by replay and analyze so both read
+// the same stretch for the same flags.
+func replaySelection(rf readFlags, nodes []string) []replay.Option {
+	opts := []replay.Option{
+		replay.From(rf.fromSpec), replay.To(rf.toSpec),
+		replay.Only(rf.only...), replay.Exclude(rf.exclude...),
+	}
+	if len(nodes) > 0 {
+		var names []string
+		for _, n := range nodes {
+			names = append(names, strings.Split(n, ",")...)
+		}
+		opts = append(opts, replay.Nodes(names...))
+	}
+	return opts
 }
 
 func runReplay(cmd *cobra.Command, f *replayFlags, args []string) error {
